@@ -1,0 +1,255 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"klaxon/models"
+	"klaxon/views"
+)
+
+// statusTabs are the alert list's tabs, in order, with the statuses each
+// shows. "active" (open and acknowledged) is the default.
+var statusTabs = []struct {
+	key, label string
+	statuses   []models.Status
+}{
+	{"active", "Active", []models.Status{models.StatusOpen, models.StatusAcknowledged}},
+	{"open", "Open", []models.Status{models.StatusOpen}},
+	{"acknowledged", "Acknowledged", []models.Status{models.StatusAcknowledged}},
+	{"resolved", "Resolved", []models.Status{models.StatusResolved}},
+	{"all", "All", nil},
+}
+
+// alertQuery is the alert list's state, all of it in the URL.
+type alertQuery struct {
+	status, urgency, integration, text string
+	before, after                      uint
+}
+
+func parseAlertQuery(c echo.Context) alertQuery {
+	q := alertQuery{
+		status:      c.QueryParam("status"),
+		urgency:     c.QueryParam("urgency"),
+		integration: c.QueryParam("integration"),
+		text:        strings.TrimSpace(c.QueryParam("q")),
+	}
+	valid := false
+	for _, t := range statusTabs {
+		valid = valid || t.key == q.status
+	}
+	if !valid {
+		q.status = "active"
+	}
+	if !models.Urgency(q.urgency).Valid() {
+		q.urgency = ""
+	}
+	if len(q.text) > 200 {
+		q.text = q.text[:200]
+	}
+	if n, err := strconv.ParseUint(c.QueryParam("before"), 10, 64); err == nil {
+		q.before = uint(n)
+	}
+	if n, err := strconv.ParseUint(c.QueryParam("after"), 10, 64); err == nil {
+		q.after = uint(n)
+	}
+	return q
+}
+
+// url builds the list URL for q with the given status and cursors.
+func (q alertQuery) url(path, status string, before, after uint) string {
+	v := url.Values{}
+	v.Set("status", status)
+	if q.urgency != "" {
+		v.Set("urgency", q.urgency)
+	}
+	if q.integration != "" {
+		v.Set("integration", q.integration)
+	}
+	if q.text != "" {
+		v.Set("q", q.text)
+	}
+	if before != 0 {
+		v.Set("before", strconv.FormatUint(uint64(before), 10))
+	}
+	if after != 0 {
+		v.Set("after", strconv.FormatUint(uint64(after), 10))
+	}
+	return path + "?" + v.Encode()
+}
+
+// filter turns q into a model filter for the tab with statuses.
+func (h *Handler) filter(c echo.Context, q alertQuery, statuses []models.Status) (models.AlertFilter, error) {
+	f := models.AlertFilter{Statuses: statuses, Urgency: models.Urgency(q.urgency), Text: q.text, Before: q.before, After: q.after}
+	if q.integration != "" {
+		list, err := h.DB.AllIntegrations(c.Request().Context(), CurrentUser(c).AccountID)
+		if err != nil {
+			return f, err
+		}
+		f.IntegrationID = ^uint(0) // unknown id: match nothing
+		for _, i := range list {
+			if i.PublicID == q.integration {
+				f.IntegrationID = i.ID
+			}
+		}
+	}
+	return f, nil
+}
+
+func tabStatuses(key string) []models.Status {
+	for _, t := range statusTabs {
+		if t.key == key {
+			return t.statuses
+		}
+	}
+	return nil
+}
+
+// Alerts is the alert list: tabs with counts, filters, keyset pages and
+// bulk actions.
+func (h *Handler) Alerts(c echo.Context) error {
+	ctx := c.Request().Context()
+	account := CurrentUser(c).AccountID
+	q := parseAlertQuery(c)
+	f, err := h.filter(c, q, tabStatuses(q.status))
+	if err != nil {
+		return err
+	}
+	page, err := h.DB.Alerts(ctx, account, f)
+	if err != nil {
+		return err
+	}
+	integrations, err := h.DB.AllIntegrations(ctx, account)
+	if err != nil {
+		return err
+	}
+	v := views.AlertsView{
+		Alerts: page.Alerts, Status: q.status, Urgency: q.urgency, Integration: q.integration, Text: q.text,
+		Integrations: integrations, Filtered: q.urgency != "" || q.integration != "" || q.text != "",
+		ReturnURL: c.Request().URL.RequestURI(), Now: time.Now(),
+	}
+	for _, t := range statusTabs {
+		tf := f
+		tf.Statuses, tf.Before, tf.After = t.statuses, 0, 0
+		n, err := h.DB.CountAlerts(ctx, account, tf)
+		if err != nil {
+			return err
+		}
+		v.Tabs = append(v.Tabs, views.AlertTab{Key: t.key, Label: t.label, URL: q.url("/alerts", t.key, 0, 0), Count: n, Active: t.key == q.status})
+	}
+	if page.Older != 0 {
+		v.OlderURL = q.url("/alerts", q.status, page.Older, 0)
+	}
+	if page.Newer != 0 {
+		v.NewerURL = q.url("/alerts", q.status, 0, page.Newer)
+	} else if q.before != 0 || q.after != 0 {
+		v.NewerURL = q.url("/alerts", q.status, 0, 0)
+	}
+	if q.before == 0 && q.after == 0 {
+		v.LiveURL = q.url("/alerts/rows", q.status, 0, 0)
+	}
+	return render(c, http.StatusOK, views.AlertsPage(h.page(c, "Alerts", "alerts"), v))
+}
+
+// AlertRows serves the first page's rows alone, for live updates.
+func (h *Handler) AlertRows(c echo.Context) error {
+	q := parseAlertQuery(c)
+	q.before, q.after = 0, 0
+	f, err := h.filter(c, q, tabStatuses(q.status))
+	if err != nil {
+		return err
+	}
+	page, err := h.DB.Alerts(c.Request().Context(), CurrentUser(c).AccountID, f)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.AlertRows(page.Alerts, time.Now(), q.url("/alerts/rows", q.status, 0, 0)))
+}
+
+func (h *Handler) ShowAlert(c echo.Context) error {
+	det, err := h.DB.Alert(c.Request().Context(), CurrentUser(c).AccountID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	v := views.AlertView{Alert: det.Alert, Events: det.Events, RawRequest: prettyBody(det.Alert.RawRequest, det.Alert.RawContentType), Now: time.Now()}
+	return render(c, http.StatusOK, views.AlertPage(h.page(c, det.Alert.Title, "alerts"), v))
+}
+
+func (h *Handler) transition(c echo.Context, t models.Transition, done string) error {
+	id := c.Param("id")
+	err := h.DB.ApplyTransition(c.Request().Context(), CurrentUser(c).AccountID, CurrentUser(c), id, t)
+	var conflict *models.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		h.Sessions.Flash(c, "error", "This alert is already "+string(conflict.Status)+", so it cannot be "+done+" now; someone may have got there first.")
+	case err != nil:
+		return err
+	default:
+		h.Sessions.Flash(c, "success", "Alert "+done+".")
+	}
+	return redirect(c, "/alerts/"+id)
+}
+
+func (h *Handler) AcknowledgeAlert(c echo.Context) error {
+	return h.transition(c, models.Acknowledge, "acknowledged")
+}
+
+func (h *Handler) ResolveAlert(c echo.Context) error {
+	return h.transition(c, models.Resolve, "resolved")
+}
+
+// BulkAlerts acknowledges or resolves the selected alerts.
+func (h *Handler) BulkAlerts(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	back := localPath(form.Get("return"))
+	if back == "/alerts" || !strings.HasPrefix(back, "/alerts") {
+		back = "/alerts"
+	}
+	ids := form["ids"]
+	var t models.Transition
+	var done string
+	switch form.Get("action") {
+	case "acknowledge":
+		t, done = models.Acknowledge, "acknowledged"
+	case "resolve":
+		t, done = models.Resolve, "resolved"
+	default:
+		return echo.NewHTTPError(http.StatusBadRequest, "Choose Acknowledge or Resolve.")
+	}
+	if len(ids) == 0 {
+		h.Sessions.Flash(c, "error", "Select at least one alert first.")
+		return redirect(c, back)
+	}
+	if len(ids) > 500 {
+		ids = ids[:500]
+	}
+	res, err := h.DB.ApplyTransitionMany(c.Request().Context(), CurrentUser(c).AccountID, CurrentUser(c), ids, t)
+	if err != nil {
+		return err
+	}
+	msg := plural(res.Changed, "alert") + " " + done + "."
+	if res.Skipped > 0 {
+		msg += " " + plural(res.Skipped, "alert") + " skipped: already " + done + " or past that."
+	}
+	if res.NotFound > 0 {
+		msg += " " + plural(res.NotFound, "alert") + " not found."
+	}
+	h.Sessions.Flash(c, "success", msg)
+	return redirect(c, back)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}

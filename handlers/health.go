@@ -1,0 +1,38 @@
+package handlers
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Healthz answers 200 while the database answers, 503 otherwise.
+func (h *Handler) Healthz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := h.DB.Ping(ctx); err != nil {
+		h.Logger(c).Error("health check: database", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "the database does not answer"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// NotFound renders the 404 page.
+func (h *Handler) NotFound(c echo.Context) error {
+	return echo.NewHTTPError(http.StatusNotFound, "There is no such page, or it belongs to another team.")
+}
+
+// BenchCeiling is the benchmark's yardstick: it reads the body and answers
+// like the intake endpoint, without parsing or storing anything. It is
+// routed only with -bench-endpoints.
+func (h *Handler) BenchCeiling(c echo.Context) error {
+	n, err := io.Copy(io.Discard, io.LimitReader(c.Request().Body, MaxIntakeBody+1))
+	if err != nil {
+		return err
+	}
+	dedup := false
+	return c.JSON(http.StatusOK, intakeAnswer{AlertID: "alt_ceiling", Deduplicated: &dedup, Urgency: "low", URL: h.BaseURL, Text: "read " + http.StatusText(int(n%1)+200)})
+}

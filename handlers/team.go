@@ -1,0 +1,57 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"klaxon/models"
+	"klaxon/views"
+)
+
+func (h *Handler) teamPage(c echo.Context, status int, email string, errs views.FormErrors) error {
+	users, err := h.DB.Teammates(c.Request().Context(), CurrentUser(c).AccountID)
+	if err != nil {
+		return err
+	}
+	return render(c, status, views.TeamPage(h.page(c, "Team", "team"), users, email, errs))
+}
+
+func (h *Handler) Team(c echo.Context) error {
+	return h.teamPage(c, http.StatusOK, "", nil)
+}
+
+func (h *Handler) AddTeammate(c echo.Context) error {
+	in := models.NewTeammate{Email: c.FormValue("email"), Password: c.FormValue("password"), Confirm: c.FormValue("confirm")}
+	u, err := h.DB.AddTeammate(c.Request().Context(), CurrentUser(c).AccountID, in)
+	var verr models.ValidationErrors
+	if errors.As(err, &verr) {
+		return h.teamPage(c, http.StatusUnprocessableEntity, models.NormalizeEmail(in.Email), views.FormErrors(verr))
+	}
+	if err != nil {
+		return err
+	}
+	h.Sessions.Flash(c, "success", u.Email+" can now log in to your team.")
+	return redirect(c, "/team")
+}
+
+func (h *Handler) RemoveTeammate(c echo.Context) error {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil {
+		return models.ErrNotFound
+	}
+	me := CurrentUser(c)
+	err = h.DB.RemoveTeammate(c.Request().Context(), me.AccountID, me.ID, uint(id))
+	var verr models.ValidationErrors
+	if errors.As(err, &verr) {
+		h.Sessions.Flash(c, "error", verr["user"])
+		return redirect(c, "/team")
+	}
+	if err != nil {
+		return err
+	}
+	h.Sessions.Flash(c, "success", "Teammate removed.")
+	return redirect(c, "/team")
+}

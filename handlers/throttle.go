@@ -1,0 +1,94 @@
+package handlers
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Throttle slows password guessing: after MaxFailures failed log-ins for one
+// email or from one address within Window, further attempts are refused
+// until the window has passed.
+type Throttle struct {
+	MaxFailures int
+	Window      time.Duration
+	now         func() time.Time
+
+	mu       sync.Mutex
+	failures map[string][]time.Time
+}
+
+// NewThrottle returns a throttle allowing max failures per window.
+func NewThrottle(max int, window time.Duration) *Throttle {
+	return &Throttle{MaxFailures: max, Window: window, now: time.Now, failures: map[string][]time.Time{}}
+}
+
+func (t *Throttle) keys(email, ip string) []string {
+	return []string{"email:" + email, "ip:" + ip}
+}
+
+// recent drops failures older than the window; callers hold mu.
+func (t *Throttle) recent(key string, now time.Time) []time.Time {
+	list := t.failures[key]
+	i := 0
+	for i < len(list) && now.Sub(list[i]) >= t.Window {
+		i++
+	}
+	list = list[i:]
+	if len(list) == 0 {
+		delete(t.failures, key)
+		return nil
+	}
+	t.failures[key] = list
+	return list
+}
+
+// Blocked returns how long to wait before trying again, or 0.
+func (t *Throttle) Blocked(email, ip string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var wait time.Duration
+	for _, k := range t.keys(email, ip) {
+		if list := t.recent(k, now); len(list) >= t.MaxFailures {
+			wait = max(wait, t.Window-now.Sub(list[len(list)-t.MaxFailures]))
+		}
+	}
+	return wait
+}
+
+// Fail records a failed log-in.
+func (t *Throttle) Fail(email, ip string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if len(t.failures) > 100_000 { // bound memory under a spray of addresses
+		t.failures = map[string][]time.Time{}
+	}
+	for _, k := range t.keys(email, ip) {
+		t.failures[k] = append(t.recent(k, now), now)
+	}
+}
+
+// Succeed forgets the failures for email after a good log-in.
+func (t *Throttle) Succeed(email string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.failures, "email:"+email)
+}
+
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
+}
+
+func humanDuration(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
+	}
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m == 1 {
+		return "a minute"
+	}
+	return fmt.Sprintf("%d minutes", m)
+}

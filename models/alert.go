@@ -1,0 +1,85 @@
+package models
+
+import (
+	"time"
+)
+
+// Status is where an alert is in its life: open → acknowledged → resolved,
+// or open → resolved.
+type Status string
+
+const (
+	StatusOpen         Status = "open"
+	StatusAcknowledged Status = "acknowledged"
+	StatusResolved     Status = "resolved"
+)
+
+// Statuses lists the statuses in lifecycle order.
+var Statuses = []Status{StatusOpen, StatusAcknowledged, StatusResolved}
+
+// Valid reports whether s is one of Statuses.
+func (s Status) Valid() bool {
+	return s == StatusOpen || s == StatusAcknowledged || s == StatusResolved
+}
+
+// CanAcknowledge reports whether an alert in status s may be acknowledged.
+func (s Status) CanAcknowledge() bool { return s == StatusOpen }
+
+// CanResolve reports whether an alert in status s may be resolved.
+func (s Status) CanResolve() bool { return s == StatusOpen || s == StatusAcknowledged }
+
+// AdditionalData is what a Mattermost message carried besides its text.
+type AdditionalData struct {
+	Trigger string `json:"trigger,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	User    string `json:"user,omitempty"`
+	Team    string `json:"team,omitempty"`
+	PostID  string `json:"post_id,omitempty"`
+	PostURL string `json:"post_url,omitempty"`
+}
+
+// Alert is something that needs a person's attention.
+type Alert struct {
+	ID               uint           `gorm:"primaryKey;index:idx_alerts_account_id,priority:2;index:idx_alerts_account_status,priority:3;index:idx_alerts_account_integration,priority:3;index:idx_alerts_account_urgency,priority:3"`
+	PublicID         string         `gorm:"size:40;not null;uniqueIndex"`
+	AccountID        uint           `gorm:"not null;index:idx_alerts_account_id,priority:1;index:idx_alerts_account_status,priority:1;index:idx_alerts_account_integration,priority:1;index:idx_alerts_account_urgency,priority:1"`
+	IntegrationID    uint           `gorm:"not null;index:idx_alerts_account_integration,priority:2"`
+	Integration      Integration    `gorm:"constraint:OnDelete:CASCADE"`
+	Title            string         `gorm:"size:300;not null"`
+	Description      string         `gorm:"not null;default:''"`
+	Urgency          Urgency        `gorm:"size:16;not null;index:idx_alerts_account_urgency,priority:2"`
+	Status           Status         `gorm:"size:16;not null;index:idx_alerts_account_status,priority:2"`
+	DedupKey         string         `gorm:"size:300;not null"`
+	DedupCount       int            `gorm:"not null;default:0"`
+	AdditionalData   AdditionalData `gorm:"serializer:json;not null"`
+	RawRequest       string         `gorm:"not null;default:''"`
+	RawContentType   string         `gorm:"size:100;not null;default:''"`
+	CreatedAt        time.Time      `gorm:"not null"`
+	AcknowledgedAt   *time.Time
+	AcknowledgedByID *uint
+	AcknowledgedBy   string     `gorm:"size:254;not null;default:''"`
+	ResolvedAt       *time.Time `gorm:"index"`
+	ResolvedByID     *uint
+	ResolvedBy       string `gorm:"size:254;not null;default:''"`
+}
+
+// EventKind names an entry of an alert's timeline.
+type EventKind string
+
+const (
+	EventCreated      EventKind = "created"
+	EventDeduplicated EventKind = "deduplicated"
+	EventAcknowledged EventKind = "acknowledged"
+	EventResolved     EventKind = "resolved"
+)
+
+// AlertEvent is one entry of an alert's timeline.
+type AlertEvent struct {
+	ID        uint      `gorm:"primaryKey"`
+	AlertID   uint      `gorm:"not null;index"`
+	Alert     Alert     `gorm:"constraint:OnDelete:CASCADE"`
+	Kind      EventKind `gorm:"size:20;not null"`
+	UserID    *uint
+	Actor     string    `gorm:"size:254;not null;default:''"`
+	CreatedAt time.Time `gorm:"not null"`
+}

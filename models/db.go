@@ -1,0 +1,151 @@
+// Package models holds Klaxon's data types, their rules and the functions that
+// store and load them. It knows nothing of HTTP or HTML.
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// DB wraps the GORM handle with what Klaxon needs to know about the database
+// behind it.
+type DB struct {
+	*gorm.DB
+	// Dialect is "sqlite" or "postgres".
+	Dialect string
+	// FullText tells whether the database has a full-text index for alerts.
+	FullText bool
+}
+
+// Open connects to the database named by url ("sqlite:path" or
+// "postgres://…"), creating an SQLite file and its folder when needed, and
+// migrates the schema.
+func Open(ctx context.Context, databaseURL string) (*DB, error) {
+	cfg := &gorm.Config{Logger: logger.Discard, TranslateError: true}
+	var (
+		db      *gorm.DB
+		dialect string
+		err     error
+	)
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		dialect = "postgres"
+		db, err = gorm.Open(postgres.Open(databaseURL), cfg)
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		dialect = "sqlite"
+		var dsn string
+		dsn, err = sqliteDSN(strings.TrimPrefix(databaseURL, "sqlite:"))
+		if err == nil {
+			db, err = gorm.Open(sqlite.Open(dsn), cfg)
+		}
+	default:
+		return nil, fmt.Errorf("database URL %q: want sqlite:PATH or postgres://…", redactURL(databaseURL))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	if dialect == "sqlite" {
+		// WAL lets readers run beside the one writer; a handful of
+		// connections is all SQLite can use.
+		sqlDB.SetMaxOpenConns(8)
+		sqlDB.SetMaxIdleConns(8)
+	} else {
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(20)
+	}
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+	}
+	d := &DB{DB: db, Dialect: dialect}
+	if err := d.migrate(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("migrate schema: %w", err)
+	}
+	return d, nil
+}
+
+// sqliteDSN turns a file path into a go-sqlite3 DSN with the settings that
+// make a committed write durable: WAL with synchronous=FULL fsyncs the log on
+// every commit. Write transactions take the lock at BEGIN so that two writers
+// wait for each other instead of failing.
+func sqliteDSN(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("sqlite database path is empty")
+	}
+	if path != ":memory:" {
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return "", fmt.Errorf("create database folder: %w", err)
+			}
+		}
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode(), nil
+}
+
+// redactURL hides a password in a database URL so that it can be logged.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// RedactURL is redactURL for callers outside the package.
+func RedactURL(raw string) string { return redactURL(raw) }
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	sqlDB, err := d.DB.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close closes the connection pool.
+func (d *DB) Close() error {
+	sqlDB, err := d.DB.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+func (d *DB) migrate(ctx context.Context) error {
+	db := d.WithContext(ctx)
+	if err := db.AutoMigrate(&Setting{}, &Account{}, &User{}, &Session{}, &Integration{}, &Alert{}, &AlertEvent{}, &IntegrationLog{}); err != nil {
+		return err
+	}
+	// One unresolved alert per dedup key and integration: the database, not
+	// the code, keeps redeliveries from opening a second alert.
+	if err := db.Exec(`CREATE UNIQUE INDEX IF NOT EXISTS idx_alerts_open_dedup ON alerts (integration_id, dedup_key) WHERE status <> 'resolved'`).Error; err != nil {
+		return err
+	}
+	return d.migrateFullText(ctx)
+}

@@ -1,0 +1,204 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// KindMattermostOutgoing is the only integration kind today.
+const KindMattermostOutgoing = "mattermost_outgoing_webhook"
+
+// Integration is an endpoint that turns incoming requests into alerts.
+type Integration struct {
+	ID             uint           `gorm:"primaryKey"`
+	PublicID       string         `gorm:"size:40;not null;uniqueIndex"`
+	AccountID      uint           `gorm:"not null;index"`
+	Name           string         `gorm:"size:100;not null"`
+	Kind           string         `gorm:"size:40;not null"`
+	DefaultUrgency Urgency        `gorm:"size:16;not null"`
+	Token          string         `gorm:"size:200;not null;default:''"`
+	Enabled        bool           `gorm:"not null"`
+	ReplyInChannel bool           `gorm:"not null"`
+	SiteURL        string         `gorm:"size:500;not null;default:''"`
+	CreatedAt      time.Time      `gorm:"not null"`
+	UpdatedAt      time.Time      `gorm:"not null"`
+	DeletedAt      gorm.DeletedAt `gorm:"index"`
+}
+
+// MaskedToken shows enough of the token to recognise it, never all of it.
+func (i *Integration) MaskedToken() string {
+	if i.Token == "" {
+		return ""
+	}
+	r := []rune(i.Token)
+	if len(r) <= 8 {
+		return "••••••••"
+	}
+	return "••••••••" + string(r[len(r)-4:])
+}
+
+// PostURL links to the Mattermost post, when the site URL is known.
+func (i *Integration) PostURL(teamDomain, postID string) string {
+	if i.SiteURL == "" || teamDomain == "" || postID == "" {
+		return ""
+	}
+	return strings.TrimRight(i.SiteURL, "/") + "/" + url.PathEscape(teamDomain) + "/pl/" + url.PathEscape(postID)
+}
+
+// IntegrationInput is what a user may set on an integration.
+type IntegrationInput struct {
+	Name           string
+	DefaultUrgency string
+	Token          string
+	RemoveToken    bool
+	ReplyInChannel bool
+	SiteURL        string
+}
+
+// Validate normalises the input and reports what is wrong with it.
+func (in *IntegrationInput) Validate() error {
+	in.Name = strings.TrimSpace(in.Name)
+	in.Token = strings.TrimSpace(in.Token)
+	in.SiteURL = strings.TrimRight(strings.TrimSpace(in.SiteURL), "/")
+	errs := ValidationErrors{}
+	if in.Name == "" {
+		errs.Add("name", "Give the integration a name, e.g. “Mattermost #ops”.")
+	} else if len([]rune(in.Name)) > 100 {
+		errs.Add("name", "Use at most 100 characters.")
+	}
+	if !Urgency(in.DefaultUrgency).Valid() {
+		errs.Add("default_urgency", "Choose low, medium, high or critical.")
+	}
+	if len(in.Token) > 200 {
+		errs.Add("token", "That is longer than any Mattermost token (26 characters).")
+	} else if strings.ContainsAny(in.Token, " \t\r\n") {
+		errs.Add("token", "A Mattermost token has no spaces; copy it again from Mattermost.")
+	}
+	if in.SiteURL != "" {
+		u, err := url.Parse(in.SiteURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.Add("site_url", "Enter the address you open Mattermost at, e.g. https://chat.example.com.")
+		} else if len(in.SiteURL) > 500 {
+			errs.Add("site_url", "Use at most 500 characters.")
+		}
+	}
+	return errs.OrNil()
+}
+
+// CreateIntegration adds a Mattermost outgoing-webhook integration to account.
+func (d *DB) CreateIntegration(ctx context.Context, accountID uint, in IntegrationInput) (*Integration, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	i := &Integration{
+		PublicID:       newPublicID("int_"),
+		AccountID:      accountID,
+		Name:           in.Name,
+		Kind:           KindMattermostOutgoing,
+		DefaultUrgency: Urgency(in.DefaultUrgency),
+		Token:          in.Token,
+		Enabled:        true,
+		ReplyInChannel: in.ReplyInChannel,
+		SiteURL:        in.SiteURL,
+	}
+	return i, d.WithContext(ctx).Create(i).Error
+}
+
+// Integration returns account's integration with publicID.
+func (d *DB) Integration(ctx context.Context, accountID uint, publicID string) (*Integration, error) {
+	var i Integration
+	err := d.WithContext(ctx).Where("account_id = ? AND public_id = ?", accountID, publicID).First(&i).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	return &i, err
+}
+
+// UpdateIntegration changes account's integration. A blank token keeps the
+// current one; RemoveToken clears it.
+func (d *DB) UpdateIntegration(ctx context.Context, accountID uint, publicID string, in IntegrationInput) (*Integration, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	i, err := d.Integration(ctx, accountID, publicID)
+	if err != nil {
+		return nil, err
+	}
+	i.Name = in.Name
+	i.DefaultUrgency = Urgency(in.DefaultUrgency)
+	i.ReplyInChannel = in.ReplyInChannel
+	i.SiteURL = in.SiteURL
+	switch {
+	case in.RemoveToken:
+		i.Token = ""
+	case in.Token != "":
+		i.Token = in.Token
+	}
+	err = d.WithContext(ctx).Model(i).Select("name", "default_urgency", "reply_in_channel", "site_url", "token", "updated_at").Updates(i).Error
+	return i, err
+}
+
+// SetIntegrationEnabled turns account's integration on or off.
+func (d *DB) SetIntegrationEnabled(ctx context.Context, accountID uint, publicID string, enabled bool) error {
+	res := d.WithContext(ctx).Model(&Integration{}).Where("account_id = ? AND public_id = ?", accountID, publicID).
+		Updates(map[string]any{"enabled": enabled, "updated_at": time.Now()})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return res.Error
+}
+
+// DeleteIntegration removes account's integration: its endpoint answers 404
+// from now on, and its alerts stay.
+func (d *DB) DeleteIntegration(ctx context.Context, accountID uint, publicID string) error {
+	res := d.WithContext(ctx).Where("account_id = ? AND public_id = ?", accountID, publicID).Delete(&Integration{})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return res.Error
+}
+
+// IntegrationSummary is a row of the integrations list.
+type IntegrationSummary struct {
+	Integration
+	OpenAlerts  int64
+	LastRequest *IntegrationLog
+}
+
+// Integrations lists account's integrations by name, with their open alert
+// counts and last request.
+func (d *DB) Integrations(ctx context.Context, accountID uint) ([]IntegrationSummary, error) {
+	db := d.WithContext(ctx)
+	var list []Integration
+	if err := db.Where("account_id = ?", accountID).Order("name, id").Find(&list).Error; err != nil {
+		return nil, err
+	}
+	out := make([]IntegrationSummary, len(list))
+	for n, i := range list {
+		out[n].Integration = i
+		if err := db.Model(&Alert{}).Where("integration_id = ? AND status = ?", i.ID, StatusOpen).Count(&out[n].OpenAlerts).Error; err != nil {
+			return nil, err
+		}
+		var last IntegrationLog
+		err := db.Where("integration_id = ?", i.ID).Order("id DESC").Limit(1).Find(&last).Error
+		if err != nil {
+			return nil, err
+		}
+		if last.ID != 0 {
+			out[n].LastRequest = &last
+		}
+	}
+	return out, nil
+}
+
+// AllIntegrations lists account's integrations, deleted ones too, for filters.
+func (d *DB) AllIntegrations(ctx context.Context, accountID uint) ([]Integration, error) {
+	var list []Integration
+	err := d.WithContext(ctx).Unscoped().Where("account_id = ?", accountID).Order("name, id").Find(&list).Error
+	return list, err
+}

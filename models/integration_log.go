@@ -1,0 +1,113 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Outcome is what became of an intake request.
+type Outcome string
+
+const (
+	OutcomeAccepted     Outcome = "accepted"
+	OutcomeDeduplicated Outcome = "deduplicated"
+	OutcomeBadToken     Outcome = "bad_token"
+	OutcomeUnknown      Outcome = "unknown_integration"
+	OutcomeDisabled     Outcome = "disabled"
+	OutcomeInvalid      Outcome = "invalid"
+	OutcomeTooLarge     Outcome = "too_large"
+	OutcomeUnsupported  Outcome = "unsupported_type"
+	OutcomeRateLimited  Outcome = "rate_limited"
+	OutcomeFailed       Outcome = "failed"
+)
+
+// Status is the HTTP status the intake endpoint answers with for o.
+func (o Outcome) Status() int {
+	switch o {
+	case OutcomeAccepted, OutcomeDeduplicated:
+		return http.StatusOK
+	case OutcomeBadToken:
+		return http.StatusForbidden
+	case OutcomeUnknown:
+		return http.StatusNotFound
+	case OutcomeDisabled:
+		return http.StatusConflict
+	case OutcomeInvalid:
+		return http.StatusBadRequest
+	case OutcomeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case OutcomeUnsupported:
+		return http.StatusUnsupportedMediaType
+	case OutcomeRateLimited:
+		return http.StatusTooManyRequests
+	default:
+		return http.StatusServiceUnavailable
+	}
+}
+
+// Label is the outcome in words for the request log.
+func (o Outcome) Label() string {
+	switch o {
+	case OutcomeAccepted:
+		return "Alert created"
+	case OutcomeDeduplicated:
+		return "Redelivery"
+	case OutcomeBadToken:
+		return "Wrong token"
+	case OutcomeDisabled:
+		return "Integration disabled"
+	case OutcomeInvalid:
+		return "Bad request"
+	case OutcomeTooLarge:
+		return "Body too large"
+	case OutcomeUnsupported:
+		return "Unsupported content type"
+	case OutcomeRateLimited:
+		return "Rate limited"
+	case OutcomeUnknown:
+		return "Unknown integration"
+	default:
+		return "Failed"
+	}
+}
+
+// OK reports whether the request made or updated an alert.
+func (o Outcome) OK() bool { return o == OutcomeAccepted || o == OutcomeDeduplicated }
+
+// IntegrationLog is one intake request, accepted or not.
+type IntegrationLog struct {
+	ID            uint      `gorm:"primaryKey;index:idx_logs_integration_id,priority:2"`
+	IntegrationID uint      `gorm:"not null;index:idx_logs_integration_id,priority:1"`
+	CreatedAt     time.Time `gorm:"not null"`
+	Source        string    `gorm:"size:100;not null;default:''"`
+	Outcome       Outcome   `gorm:"size:30;not null"`
+	Status        int       `gorm:"not null"`
+	Message       string    `gorm:"size:500;not null;default:''"`
+	AlertPublicID string    `gorm:"size:40;not null;default:''"`
+	ContentType   string    `gorm:"size:100;not null;default:''"`
+	Body          string    `gorm:"not null;default:''"`
+}
+
+// IntegrationLogs returns the newest limit requests of account's integration.
+func (d *DB) IntegrationLogs(ctx context.Context, accountID, integrationID uint, limit int) ([]IntegrationLog, error) {
+	var logs []IntegrationLog
+	err := d.WithContext(ctx).
+		Where("integration_id = ? AND integration_id IN (SELECT id FROM integrations WHERE account_id = ?)", integrationID, accountID).
+		Order("id DESC").Limit(limit).Find(&logs).Error
+	return logs, err
+}
+
+// IntegrationLog returns one request-log row of an integration; callers
+// have already checked that the integration is the user's.
+func (d *DB) IntegrationLog(ctx context.Context, integrationID, id uint) (*IntegrationLog, error) {
+	var l IntegrationLog
+	err := d.WithContext(ctx).Where("id = ? AND integration_id = ?", id, integrationID).Take(&l).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	return &l, err
+}

@@ -1,0 +1,93 @@
+// Package web assembles Klaxon's HTTP server: configuration, middleware and
+// routes.
+package web
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything Klaxon can be told at start.
+type Config struct {
+	Addr          string
+	BaseURL       string
+	DatabaseURL   string
+	SessionSecret string
+	Signup        string // "open" or "closed"
+	SessionIdle   time.Duration
+	// RateLimit is the per-integration intake limit in requests per second
+	// (0 turns it off); RateBurst is how many may come at once.
+	RateLimit float64
+	RateBurst int
+	// RetentionDays prunes resolved alerts older than this (0 keeps them);
+	// LogKeep is how many request-log rows each integration keeps.
+	RetentionDays int
+	LogKeep       int
+	// BenchEndpoints adds the benchmark's ceiling handler.
+	BenchEndpoints bool
+}
+
+// ParseConfig reads flags from args, each defaulting to its environment
+// variable and then to a value that works on a fresh machine.
+func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("klaxon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.Addr, "addr", env("KLAXON_ADDR", ":8080"), "listen address (KLAXON_ADDR)")
+	fs.StringVar(&c.BaseURL, "base-url", env("KLAXON_BASE_URL", "http://localhost:8080"), "public URL of Klaxon, used in endpoint URLs and links (KLAXON_BASE_URL)")
+	fs.StringVar(&c.DatabaseURL, "database", env("KLAXON_DATABASE_URL", "sqlite:data/klaxon.db"), "sqlite:PATH or postgres://… (KLAXON_DATABASE_URL)")
+	fs.StringVar(&c.SessionSecret, "session-secret", env("KLAXON_SESSION_SECRET", ""), "secret for session cookies; generated and kept in the database when empty (KLAXON_SESSION_SECRET)")
+	fs.StringVar(&c.Signup, "signup", env("KLAXON_SIGNUP", "open"), "open: anyone can sign up a team; closed: only the first team (KLAXON_SIGNUP)")
+	idle := fs.String("session-idle", env("KLAXON_SESSION_IDLE", "168h"), "log out sessions idle for this long (KLAXON_SESSION_IDLE)")
+	rateLimit := fs.String("rate-limit", env("KLAXON_RATE_LIMIT", "50"), "intake requests per second per integration, 0 for no limit (KLAXON_RATE_LIMIT)")
+	rateBurst := fs.String("rate-burst", env("KLAXON_RATE_BURST", "500"), "intake requests per integration allowed at once (KLAXON_RATE_BURST)")
+	retention := fs.String("retention-days", env("KLAXON_RETENTION_DAYS", "0"), "delete resolved alerts older than this many days, 0 to keep them (KLAXON_RETENTION_DAYS)")
+	logKeep := fs.String("log-keep", env("KLAXON_LOG_KEEP", "1000"), "request-log rows kept per integration (KLAXON_LOG_KEEP)")
+	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", env("KLAXON_BENCH_ENDPOINTS", "") == "1", "serve the benchmark's ceiling endpoint (for make bench only)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var err error
+	if c.SessionIdle, err = time.ParseDuration(*idle); err != nil || c.SessionIdle <= 0 {
+		return c, fmt.Errorf("-session-idle %q: want a duration such as 168h", *idle)
+	}
+	if c.RateLimit, err = strconv.ParseFloat(*rateLimit, 64); err != nil || c.RateLimit < 0 {
+		return c, fmt.Errorf("-rate-limit %q: want a number of requests per second, 0 for none", *rateLimit)
+	}
+	if c.RateBurst, err = strconv.Atoi(*rateBurst); err != nil || c.RateBurst < 1 {
+		return c, fmt.Errorf("-rate-burst %q: want a whole number of at least 1", *rateBurst)
+	}
+	if c.RetentionDays, err = strconv.Atoi(*retention); err != nil || c.RetentionDays < 0 {
+		return c, fmt.Errorf("-retention-days %q: want a whole number of days, 0 to keep everything", *retention)
+	}
+	if c.LogKeep, err = strconv.Atoi(*logKeep); err != nil || c.LogKeep < 1 {
+		return c, fmt.Errorf("-log-keep %q: want a whole number of at least 1", *logKeep)
+	}
+	if c.Signup != "open" && c.Signup != "closed" {
+		return c, fmt.Errorf("-signup %q: want open or closed", c.Signup)
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, errors.New("-base-url: want an absolute http(s) URL such as https://klaxon.example.com")
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	return c, nil
+}
+
+// SecureCookies reports whether cookies must only travel over https.
+func (c Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }

@@ -1,0 +1,67 @@
+package web
+
+import (
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"klaxon/handlers"
+)
+
+// routes lists every route Klaxon serves.
+func (s *Server) routes() {
+	e, h := s.Echo, s.Handlers
+
+	// Machine endpoints: no session, no CSRF.
+	e.GET("/healthz", h.Healthz)
+	e.POST("/integration/:id", h.Intake)
+	if s.cfg.BenchEndpoints {
+		e.POST("/bench/ceiling/:id", h.BenchCeiling)
+	}
+
+	// Pages: a session (possibly anonymous) and CSRF on every form.
+	skipCSRF := func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/integration/") }
+	pages := e.Group("", h.Sessions.Middleware, h.Sessions.CSRF(skipCSRF), noStore)
+	pages.GET("/", h.Home)
+	pages.GET("/signup", h.SignupPage)
+	pages.POST("/signup", h.Signup)
+	pages.GET("/login", h.LoginPage)
+	pages.POST("/login", h.Login)
+	pages.POST("/logout", h.Logout)
+
+	app := pages.Group("", handlers.RequireUser)
+	app.GET("/team", h.Team)
+	app.POST("/team", h.AddTeammate)
+	app.POST("/team/:id/remove", h.RemoveTeammate)
+
+	app.GET("/integrations", h.Integrations)
+	app.GET("/integrations/new", h.NewIntegrationCatalog)
+	app.GET("/integrations/new/mattermost", h.NewIntegration)
+	app.POST("/integrations", h.CreateIntegration)
+	app.GET("/integrations/:id", h.ShowIntegration)
+	app.GET("/integrations/:id/edit", h.EditIntegration)
+	app.POST("/integrations/:id", h.UpdateIntegration)
+	app.POST("/integrations/:id/enable", h.EnableIntegration)
+	app.POST("/integrations/:id/disable", h.DisableIntegration)
+	app.GET("/integrations/:id/delete", h.ConfirmDeleteIntegration)
+	app.POST("/integrations/:id/delete", h.DeleteIntegration)
+	app.POST("/integrations/:id/test", h.SendTestAlert)
+	app.GET("/integrations/:id/logs/:log", h.ShowIntegrationLog)
+
+	app.GET("/alerts", h.Alerts)
+	app.GET("/alerts/rows", h.AlertRows)
+	app.POST("/alerts/bulk", h.BulkAlerts)
+	app.GET("/alerts/:id", h.ShowAlert)
+	app.POST("/alerts/:id/acknowledge", h.AcknowledgeAlert)
+	app.POST("/alerts/:id/resolve", h.ResolveAlert)
+
+	pages.RouteNotFound("/*", h.NotFound)
+}
+
+// noStore keeps pages with account data out of shared caches.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}

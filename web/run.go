@@ -1,0 +1,111 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"klaxon/models"
+)
+
+// Run starts Klaxon with args and environment, serves until ctx ends, then
+// shuts down gracefully: it stops accepting, lets requests in flight finish,
+// commits what the intake writer holds and closes the database.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := ParseConfig(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, nil))
+	app, err := Start(ctx, cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return app.Shutdown(30 * time.Second)
+}
+
+// App is a started Klaxon.
+type App struct {
+	Server   *Server
+	DB       *models.DB
+	Writer   *models.Writer
+	HTTP     *http.Server
+	Addr     string
+	log      *slog.Logger
+	served   chan error
+	stopJobs context.CancelFunc
+	jobsDone chan struct{}
+}
+
+// Start opens the database, starts the intake writer and the background
+// jobs, and serves HTTP on cfg.Addr (or on ln when given).
+func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (*App, error) {
+	db, err := models.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	secret := cfg.SessionSecret
+	if secret == "" {
+		if secret, err = db.SettingOrCreate(ctx, "session_secret", func() string { return models.RandomToken(32) }); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("session secret: %w", err)
+		}
+	}
+	writer, err := models.NewWriter(db, models.WriterOptions{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	srv := NewServer(cfg, log, db, writer, secret)
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			writer.Close()
+			db.Close()
+			return nil, err
+		}
+	}
+	hs := &http.Server{
+		Handler:           srv.Echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	jobsCtx, stopJobs := context.WithCancel(context.Background())
+	app := &App{Server: srv, DB: db, Writer: writer, HTTP: hs, Addr: ln.Addr().String(), log: log,
+		served: make(chan error, 1), stopJobs: stopJobs, jobsDone: make(chan struct{})}
+	go func() {
+		defer close(app.jobsDone)
+		runMaintenance(jobsCtx, db, cfg, log)
+	}()
+	go func() { app.served <- hs.Serve(ln) }()
+	log.Info("klaxon started", "addr", app.Addr, "base_url", cfg.BaseURL, "database", models.RedactURL(cfg.DatabaseURL), "dialect", db.Dialect, "full_text", db.FullText, "signup", cfg.Signup)
+	return app, nil
+}
+
+// Shutdown stops the server within timeout and closes everything.
+func (a *App) Shutdown(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	a.log.Info("shutting down")
+	err := a.HTTP.Shutdown(ctx)
+	if serveErr := <-a.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+		err = serveErr
+	}
+	a.Writer.Close()
+	a.stopJobs()
+	<-a.jobsDone
+	if cerr := a.DB.Close(); err == nil {
+		err = cerr
+	}
+	a.log.Info("stopped")
+	return err
+}
