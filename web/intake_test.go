@@ -289,7 +289,9 @@ func TestIntakeSurvivesReopen(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("status %d: %s", status, raw)
 	}
-	var ans struct{ AlertID string `json:"alert_id"` }
+	var ans struct {
+		AlertID string `json:"alert_id"`
+	}
 	json.Unmarshal([]byte(raw), &ans)
 
 	db := webtest.OpenDB(t, dbURL) // a second, independent connection pool
