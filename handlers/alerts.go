@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"net/url"
@@ -169,7 +170,14 @@ func (h *Handler) AlertRows(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.AlertRows(page.Alerts, time.Now(), q.url("/alerts/rows", q.status, 0, 0)))
+	// The rows come inside a table so that they parse as rows on their own.
+	var buf bytes.Buffer
+	buf.WriteString("<table>")
+	if err := views.AlertRows(page.Alerts, time.Now(), q.url("/alerts/rows", q.status, 0, 0)).Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	buf.WriteString("</table>")
+	return c.HTMLBlob(http.StatusOK, buf.Bytes())
 }
 
 func (h *Handler) ShowAlert(c echo.Context) error {
