@@ -66,10 +66,32 @@
 
   // Live alert list: reload the rows of the current view every few seconds,
   // keeping the filters (they are in the URL) and any checked boxes.
+  // The rows' ids and statuses: when they change, so do the tab counts.
+  function rowsSignature(root) {
+    return Array.prototype.map.call(root.querySelectorAll("tr[data-id]"), function (tr) {
+      var badge = tr.querySelector("[class*=status-]");
+      return tr.getAttribute("data-id") + ":" + (badge ? badge.className : "");
+    }).join(",");
+  }
+  // The rows poll stays light; the counts come from the page itself, fetched
+  // only when the rows changed.
+  function refreshTabs() {
+    var tabs = document.querySelector("nav.tabs");
+    if (!tabs) return;
+    fetch(window.location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" }).then(function (r) {
+      if (r.status === 200) return r.text();
+      throw new Error("status " + r.status);
+    }).then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("nav.tabs");
+      if (fresh) tabs.replaceWith(fresh);
+    }).catch(function () {});
+  }
+
   var body = document.querySelector("tbody[data-live]");
   if (body) {
     var url = body.getAttribute("data-live");
     var indicator = document.getElementById("live-indicator");
+    var shown = rowsSignature(body);
     var refresh = function () {
       if (document.hidden) return;
       fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin" }).then(function (r) {
@@ -90,9 +112,15 @@
           if (Object.keys(known).length && !known[tr.getAttribute("data-id")]) tr.classList.add("fresh");
         });
         body.replaceChildren.apply(body, Array.prototype.slice.call(fresh.children));
+        var now = rowsSignature(body);
+        if (now !== shown) { shown = now; refreshTabs(); }
         var empty = document.getElementById("alerts-empty");
         var table = document.getElementById("alerts-table");
-        if (table && empty && body.querySelector("tr[data-id]")) { empty.hidden = true; table.hidden = false; }
+        if (table && empty) {
+          var any = body.querySelector("tr[data-id]") !== null;
+          empty.hidden = any;
+          table.hidden = !any;
+        }
         if (indicator) indicator.textContent = "Live · updated " + new Date().toLocaleTimeString();
         updateBulk();
       }).catch(function () {

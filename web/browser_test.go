@@ -50,6 +50,13 @@ func waitForRow(ctx context.Context, title string) error {
 		15*time.Second)
 }
 
+// waitForActiveCount waits until the Active tab counts n alerts; the counts
+// follow the live rows.
+func waitForActiveCount(ctx context.Context, n int) error {
+	return waitFor(ctx, fmt.Sprintf("the Active tab to count %d", n), fmt.Sprintf(
+		`(document.querySelector("[data-testid=tab-active] .count") || {}).textContent === "%d"`, n), 10*time.Second)
+}
+
 // setMarker and markerKept prove that the page was not reloaded in between.
 const setMarker = `window.__marker = 1`
 
@@ -101,6 +108,7 @@ func intake(t *testing.T, base, id, contentType, body string, want int) error {
 func TestBrowserScenario(t *testing.T) {
 	began := time.Now()
 	srv := webtest.Start(t)
+	serverUp := time.Now()
 	b := newTab(t)
 	started := time.Now()
 
@@ -251,6 +259,9 @@ func TestBrowserScenario(t *testing.T) {
 		if err := waitForRow(ctx, formTitle); err != nil {
 			return err
 		}
+		if err := waitForActiveCount(ctx, 2); err != nil {
+			return err
+		}
 		if err := markerKept(ctx); err != nil {
 			return err
 		}
@@ -325,6 +336,9 @@ func TestBrowserScenario(t *testing.T) {
 		// The refused request came first: had it opened an alert, that row
 		// would show up no later than the accepted one.
 		if err := waitForRow(ctx, rightTitle); err != nil {
+			return err
+		}
+		if err := waitForActiveCount(ctx, 3); err != nil {
 			return err
 		}
 		if err := markerKept(ctx); err != nil {
@@ -429,6 +443,6 @@ func TestBrowserScenario(t *testing.T) {
 		return nil
 	})
 
-	t.Logf("browser scenario: %v (browser start %v, total with server %v)",
-		time.Since(started).Round(time.Millisecond), started.Sub(began).Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	t.Logf("browser scenario: %v (before it: Klaxon start %v, Chromium start %v)",
+		time.Since(started).Round(time.Millisecond), serverUp.Sub(began).Round(time.Millisecond), started.Sub(serverUp).Round(time.Millisecond))
 }
