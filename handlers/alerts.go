@@ -200,6 +200,7 @@ func (h *Handler) transition(c echo.Context, t models.Transition, done string) e
 		return err
 	default:
 		h.Sessions.Flash(c, "success", "Alert "+done+".")
+		h.wakeNotifier()
 	}
 	return redirect(c, "/alerts/"+id)
 }
@@ -243,6 +244,9 @@ func (h *Handler) BulkAlerts(c echo.Context) error {
 	res, err := h.DB.ApplyTransitionMany(c.Request().Context(), CurrentUser(c).AccountID, CurrentUser(c), ids, t)
 	if err != nil {
 		return err
+	}
+	if res.Changed > 0 {
+		h.wakeNotifier()
 	}
 	msg := plural(res.Changed, "alert") + " " + done + "."
 	if res.Skipped > 0 {

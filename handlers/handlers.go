@@ -27,6 +27,8 @@ type Handler struct {
 	// SignupOpen lets anyone create a new team; when false only the first
 	// team can be created.
 	SignupOpen bool
+	// Notifier posts alert events to notification channels.
+	Notifier Notifier
 	// Throttle slows repeated failed log-ins.
 	Throttle *Throttle
 }

@@ -219,7 +219,7 @@ func transition(tx *gorm.DB, accountID uint, user *User, publicID string, t Tran
 		return res.Error
 	}
 	var a Alert
-	if err := tx.Select("id", "status").Where("account_id = ? AND public_id = ?", accountID, publicID).First(&a).Error; err != nil {
+	if err := tx.Select("id", "status", "account_id", "integration_id", "urgency").Where("account_id = ? AND public_id = ?", accountID, publicID).First(&a).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return ErrNotFound
 		}
@@ -229,7 +229,10 @@ func transition(tx *gorm.DB, accountID uint, user *User, publicID string, t Tran
 		return &ConflictError{Status: a.Status}
 	}
 	uid := user.ID
-	return tx.Create(&AlertEvent{AlertID: a.ID, Kind: kind, UserID: &uid, Actor: user.Email, CreatedAt: now}).Error
+	if err := tx.Create(&AlertEvent{AlertID: a.ID, Kind: kind, UserID: &uid, Actor: user.Email, CreatedAt: now}).Error; err != nil {
+		return err
+	}
+	return enqueueNotifications(tx, &a, string(kind), now)
 }
 
 // BulkResult counts what a bulk action did.

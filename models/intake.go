@@ -112,7 +112,7 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		limiters: map[uint]*rate.Limiter{},
 		stmts:    map[string]*sql.Stmt{},
 	}
-	for _, q := range []string{sqlFindIntegration, sqlFindOpenAlert, sqlBumpDedup, sqlInsertAlert, sqlInsertEvent, sqlInsertLog} {
+	for _, q := range []string{sqlFindIntegration, sqlFindOpenAlert, sqlBumpDedup, sqlInsertAlert, sqlInsertEvent, sqlInsertLog, sqlEnqueue} {
 		st, err := sqlDB.Prepare(db.rebind(q))
 		if err != nil {
 			w.closeStmts()
@@ -353,6 +353,13 @@ func (w *Writer) apply(ctx context.Context, st func(string) *sql.Stmt, integ *in
 		return res, false, err
 	}
 	if _, err := st(sqlInsertEvent).ExecContext(ctx, id, EventCreated, now); err != nil {
+		return res, false, err
+	}
+	repliedIn := ""
+	if integ.reply {
+		repliedIn = req.Payload.ChannelName
+	}
+	if _, err := st(sqlEnqueue).ExecContext(ctx, enqueueArgs(id, integ.accountID, integ.id, d.Urgency, NotifyOpened, repliedIn, now)...); err != nil {
 		return res, false, err
 	}
 	res.Outcome = OutcomeAccepted

@@ -29,6 +29,15 @@ type Config struct {
 	// LogKeep is how many request-log rows each integration keeps.
 	RetentionDays int
 	LogKeep       int
+	// The HTTP server's limits, so that slow or huge requests cannot hold
+	// it: time to read the headers, the whole request, to write the answer,
+	// how long a kept-alive connection may idle, and the header size.
+	// ParseConfig sets the defaults; zero values mean the defaults too.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
 	// BenchEndpoints adds the benchmark's ceiling handler.
 	BenchEndpoints bool
 }
@@ -62,6 +71,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxHeaderBytes = DefaultReadHeaderTimeout, DefaultReadTimeout, DefaultWriteTimeout, DefaultIdleTimeout, DefaultMaxHeaderBytes
 	var err error
 	if c.SessionIdle, err = time.ParseDuration(*idle); err != nil || c.SessionIdle <= 0 {
 		return c, fmt.Errorf("-session-idle %q: want a duration such as 168h", *idle)
@@ -88,6 +98,15 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	return c, nil
 }
+
+// The HTTP server's default limits (see Config).
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+)
 
 // SecureCookies reports whether cookies must only travel over https.
 func (c Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }

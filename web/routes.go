@@ -48,6 +48,18 @@ func (s *Server) routes() {
 	app.POST("/integrations/:id/test", h.SendTestAlert)
 	app.GET("/integrations/:id/logs/:log", h.ShowIntegrationLog)
 
+	app.GET("/channels", h.Channels)
+	app.GET("/channels/new", h.NewChannel)
+	app.POST("/channels", h.CreateChannel)
+	app.GET("/channels/:id", h.ShowChannel)
+	app.GET("/channels/:id/edit", h.EditChannel)
+	app.POST("/channels/:id", h.UpdateChannel)
+	app.POST("/channels/:id/enable", h.EnableChannel)
+	app.POST("/channels/:id/disable", h.DisableChannel)
+	app.GET("/channels/:id/delete", h.ConfirmDeleteChannel)
+	app.POST("/channels/:id/delete", h.DeleteChannel)
+	app.POST("/channels/:id/test", h.SendTestMessage)
+
 	app.GET("/alerts", h.Alerts)
 	app.GET("/alerts/rows", h.AlertRows)
 	app.POST("/alerts/bulk", h.BulkAlerts)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"klaxon/models"
+	"klaxon/web/notify"
 )
 
 // Run starts Klaxon with args and environment, serves until ctx ends, then
@@ -57,12 +58,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 			return nil, fmt.Errorf("session secret: %w", err)
 		}
 	}
-	writer, err := models.NewWriter(db, models.WriterOptions{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst})
+	notifier := notify.NewWorker(db, cfg.BaseURL, log)
+	writer, err := models.NewWriter(db, models.WriterOptions{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst,
+		OnCommit: func([]uint) { notifier.Wake() }})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	srv := NewServer(cfg, log, db, writer, secret)
+	srv.Handlers.Notifier = notifier
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			writer.Close()
@@ -72,11 +76,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 	}
 	hs := &http.Server{
 		Handler:           srv.Echo,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    orDefault(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	jobsCtx, stopJobs := context.WithCancel(context.Background())
@@ -84,7 +88,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 		served: make(chan error, 1), stopJobs: stopJobs, jobsDone: make(chan struct{})}
 	go func() {
 		defer close(app.jobsDone)
+		done := make(chan struct{})
+		go func() { defer close(done); notifier.Run(jobsCtx) }()
 		runMaintenance(jobsCtx, db, cfg, log)
+		<-done
 	}()
 	go func() { app.served <- hs.Serve(ln) }()
 	log.Info("klaxon started", "addr", app.Addr, "base_url", cfg.BaseURL, "database", models.RedactURL(cfg.DatabaseURL), "dialect", db.Dialect, "full_text", db.FullText, "signup", cfg.Signup)
@@ -108,4 +115,12 @@ func (a *App) Shutdown(timeout time.Duration) error {
 	}
 	a.log.Info("stopped")
 	return err
+}
+
+// orDefault keeps a zero limit from meaning "no limit" in http.Server.
+func orDefault[T time.Duration | int](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }

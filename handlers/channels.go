@@ -1,0 +1,224 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"klaxon/models"
+	"klaxon/views"
+)
+
+// Notifier posts alert events to notification channels.
+type Notifier interface {
+	// Wake makes pending posts go out now.
+	Wake()
+	// Post sends one message at once, without the outbox.
+	Post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) models.Delivery
+}
+
+// wakeNotifier makes new alert events go out without waiting for the poll.
+func (h *Handler) wakeNotifier() {
+	if h.Notifier != nil {
+		h.Notifier.Wake()
+	}
+}
+
+func channelInput(c echo.Context) (models.ChannelInput, error) {
+	form, err := c.FormParams()
+	if err != nil {
+		return models.ChannelInput{}, echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	in := models.ChannelInput{
+		Name: form.Get("name"), WebhookURL: form.Get("webhook_url"), Events: form["events"],
+		Urgencies: form["urgencies"], MattermostChannel: form.Get("mattermost_channel"),
+	}
+	for _, s := range form["integrations"] {
+		if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+			in.IntegrationIDs = append(in.IntegrationIDs, uint(n))
+		}
+	}
+	return in, nil
+}
+
+func channelFormView(in models.ChannelInput) views.ChannelForm {
+	return views.ChannelForm{Name: in.Name, WebhookURL: in.WebhookURL, Events: in.Events, IntegrationIDs: in.IntegrationIDs, Urgencies: in.Urgencies, MattermostChannel: in.MattermostChannel}
+}
+
+func (h *Handler) channel(c echo.Context) (*models.NotificationChannel, error) {
+	return h.DB.Channel(c.Request().Context(), CurrentUser(c).AccountID, c.Param("id"))
+}
+
+func (h *Handler) channelForm(c echo.Context, status int, ch *models.NotificationChannel, f views.ChannelForm, errs views.FormErrors) error {
+	integrations, err := h.DB.AllIntegrations(c.Request().Context(), CurrentUser(c).AccountID)
+	if err != nil {
+		return err
+	}
+	live := integrations[:0]
+	for _, i := range integrations {
+		if !i.DeletedAt.Valid {
+			live = append(live, i)
+		}
+	}
+	title := "New notification channel"
+	if ch != nil {
+		title = "Edit " + ch.Name
+	}
+	return render(c, status, views.ChannelFormPage(h.page(c, title, "channels"), ch, f, live, errs))
+}
+
+func (h *Handler) Channels(c echo.Context) error {
+	list, err := h.DB.Channels(c.Request().Context(), CurrentUser(c).AccountID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ChannelsPage(h.page(c, "Notification channels", "channels"), list))
+}
+
+func (h *Handler) NewChannel(c echo.Context) error {
+	f := views.ChannelForm{Events: models.NotifyEvents}
+	return h.channelForm(c, http.StatusOK, nil, f, nil)
+}
+
+func (h *Handler) CreateChannel(c echo.Context) error {
+	in, err := channelInput(c)
+	if err != nil {
+		return err
+	}
+	ch, err := h.DB.CreateChannel(c.Request().Context(), CurrentUser(c).AccountID, in)
+	var verr models.ValidationErrors
+	if errors.As(err, &verr) {
+		return h.channelForm(c, http.StatusUnprocessableEntity, nil, channelFormView(in), views.FormErrors(verr))
+	}
+	if err != nil {
+		return err
+	}
+	h.Sessions.Flash(c, "success", "Channel created. Send a test message to check the webhook.")
+	return redirect(c, "/channels/"+ch.PublicID)
+}
+
+func (h *Handler) ShowChannel(c echo.Context) error {
+	ch, err := h.channel(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	deliveries, err := h.DB.Deliveries(ctx, ch.ID, 50)
+	if err != nil {
+		return err
+	}
+	pending, err := h.DB.PendingCount(ctx, ch.ID)
+	if err != nil {
+		return err
+	}
+	integrations, err := h.DB.AllIntegrations(ctx, ch.AccountID)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ChannelPage(h.page(c, ch.Name, "channels"), ch, integrations, deliveries, pending, time.Now()))
+}
+
+func (h *Handler) EditChannel(c echo.Context) error {
+	ch, err := h.channel(c)
+	if err != nil {
+		return err
+	}
+	f := views.ChannelForm{Name: ch.Name, Events: ch.EventList(), IntegrationIDs: ch.IntegrationIDs(), Urgencies: ch.UrgencyList(), MattermostChannel: ch.MattermostChannel}
+	return h.channelForm(c, http.StatusOK, ch, f, nil)
+}
+
+func (h *Handler) UpdateChannel(c echo.Context) error {
+	ch, err := h.channel(c)
+	if err != nil {
+		return err
+	}
+	in, err := channelInput(c)
+	if err != nil {
+		return err
+	}
+	_, err = h.DB.UpdateChannel(c.Request().Context(), ch.AccountID, ch.PublicID, in)
+	var verr models.ValidationErrors
+	if errors.As(err, &verr) {
+		return h.channelForm(c, http.StatusUnprocessableEntity, ch, channelFormView(in), views.FormErrors(verr))
+	}
+	if err != nil {
+		return err
+	}
+	h.Sessions.Flash(c, "success", "Channel updated.")
+	return redirect(c, "/channels/"+ch.PublicID)
+}
+
+func (h *Handler) setChannelEnabled(c echo.Context, enabled bool) error {
+	ch, err := h.channel(c)
+	if err != nil {
+		return err
+	}
+	if err := h.DB.SetChannelEnabled(c.Request().Context(), ch.AccountID, ch.PublicID, enabled); err != nil {
+		return err
+	}
+	if enabled {
+		h.Sessions.Flash(c, "success", "Channel enabled: new alert events will be posted.")
+	} else {
+		h.Sessions.Flash(c, "success", "Channel disabled: nothing new will be posted until you enable it.")
+	}
+	return redirect(c, "/channels/"+ch.PublicID)
+}
+
+func (h *Handler) EnableChannel(c echo.Context) error  { return h.setChannelEnabled(c, true) }
+func (h *Handler) DisableChannel(c echo.Context) error { return h.setChannelEnabled(c, false) }
+
+func (h *Handler) ConfirmDeleteChannel(c echo.Context) error {
+	ch, err := h.channel(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ConfirmDeleteChannelPage(h.page(c, "Delete "+ch.Name, "channels"), ch))
+}
+
+func (h *Handler) DeleteChannel(c echo.Context) error {
+	ch, err := h.channel(c)
+	if err != nil {
+		return err
+	}
+	if err := h.DB.DeleteChannel(c.Request().Context(), ch.AccountID, ch.PublicID); err != nil {
+		return err
+	}
+	h.Sessions.Flash(c, "success", "Channel “"+ch.Name+"” deleted.")
+	return redirect(c, "/channels")
+}
+
+// SendTestMessage posts a sample alert to the channel at once and records
+// the attempt in its delivery log.
+func (h *Handler) SendTestMessage(c echo.Context) error {
+	ch, err := h.channel(c)
+	if err != nil {
+		return err
+	}
+	u := CurrentUser(c)
+	sample := &models.Alert{
+		PublicID: "alt_test", Title: "Test message from Klaxon, sent by " + u.Email,
+		Description: "If you can read this, Klaxon can post alert events to this channel.",
+		Urgency:     models.UrgencyLow, Status: models.StatusOpen, CreatedAt: time.Now(),
+		Integration: models.Integration{Name: "Klaxon"},
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 15*time.Second)
+	defer cancel()
+	del := h.Notifier.Post(ctx, ch, sample, "test")
+	if err := h.DB.FinishAttempt(c.Request().Context(), &models.OutboxItem{}, del, "", time.Now()); err != nil {
+		return err
+	}
+	if del.Status >= 200 && del.Status < 300 {
+		h.Sessions.Flash(c, "success", "Test message posted: check the channel in Mattermost.")
+	} else {
+		why := del.Error
+		if del.Status != 0 {
+			why = "Mattermost answered " + strconv.Itoa(del.Status) + " " + del.Excerpt
+		}
+		h.Sessions.Flash(c, "error", "The test message was not posted: "+why)
+	}
+	return redirect(c, "/channels/"+ch.PublicID)
+}

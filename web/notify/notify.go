@@ -1,0 +1,238 @@
+// Package notify posts alert events to Mattermost incoming webhooks. Events
+// wait in the database's outbox; a worker delivers them, retrying timeouts
+// and server errors with exponential backoff, and logs every attempt.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"klaxon/models"
+)
+
+// Status colours, as Mattermost shows them on the attachment's edge.
+var colors = map[models.Status]string{
+	models.StatusOpen:         "#ff5252",
+	models.StatusAcknowledged: "#fb8c00",
+	models.StatusResolved:     "#4caf50",
+}
+
+// Message is the Slack-compatible body Mattermost's incoming webhooks take.
+type Message struct {
+	Username    string       `json:"username"`
+	Text        string       `json:"text,omitempty"`
+	Attachments []Attachment `json:"attachments"`
+}
+
+// Attachment is the alert's card.
+type Attachment struct {
+	Fallback  string  `json:"fallback"`
+	Color     string  `json:"color"`
+	Pretext   string  `json:"pretext,omitempty"`
+	Title     string  `json:"title"`
+	TitleLink string  `json:"title_link"`
+	Text      string  `json:"text"`
+	Fields    []Field `json:"fields"`
+}
+
+// Field is one short fact on the card.
+type Field struct {
+	Title string `json:"title"`
+	Value string `json:"value"`
+	Short bool   `json:"short"`
+}
+
+var eventWords = map[string]string{
+	models.NotifyOpened:       "opened",
+	models.NotifyAcknowledged: "acknowledged",
+	models.NotifyResolved:     "resolved",
+}
+
+// BuildMessage makes the post for an alert event. The card shows the
+// alert as it is now, coloured by its status.
+func BuildMessage(a *models.Alert, event, baseURL string) Message {
+	title := a.PublicID + ": " + a.Title
+	link := strings.TrimRight(baseURL, "/") + "/alerts/" + a.PublicID
+	fields := []Field{
+		{Title: "Status", Value: string(a.Status), Short: true},
+		{Title: "Urgency", Value: string(a.Urgency), Short: true},
+		{Title: "Created", Value: a.CreatedAt.UTC().Format(time.RFC3339), Short: true},
+		{Title: "Source", Value: a.Integration.Name, Short: true},
+	}
+	if a.AcknowledgedBy != "" {
+		fields = append(fields, Field{Title: "Acknowledged by", Value: a.AcknowledgedBy, Short: true})
+	}
+	if a.ResolvedBy != "" {
+		fields = append(fields, Field{Title: "Resolved by", Value: a.ResolvedBy, Short: true})
+	}
+	return Message{
+		Username: "Klaxon",
+		Attachments: []Attachment{{
+			Fallback:  fmt.Sprintf("Alert %s %s (%s): %s", a.PublicID, eventWords[event], a.Urgency, a.Title),
+			Color:     colors[a.Status],
+			Pretext:   "Alert " + eventWords[event],
+			Title:     title,
+			TitleLink: link,
+			Text:      a.Description,
+			Fields:    fields,
+		}},
+	}
+}
+
+// Worker delivers the outbox.
+type Worker struct {
+	DB      *models.DB
+	Client  *http.Client
+	BaseURL string
+	Log     *slog.Logger
+	// Poll is how often the outbox is checked when nothing wakes the worker.
+	Poll time.Duration
+	// MaxAttempts bounds the tries of one post; Backoff gives the wait
+	// before try n+1.
+	MaxAttempts int
+	Backoff     func(attempt int) time.Duration
+	wake        chan struct{}
+}
+
+// NewWorker returns a worker with sensible defaults: 10 s timeout per post,
+// 8 tries, backoff 2 s, 4 s, 8 s… capped at 10 minutes.
+func NewWorker(db *models.DB, baseURL string, log *slog.Logger) *Worker {
+	return &Worker{
+		DB: db, BaseURL: baseURL, Log: log,
+		Client:      &http.Client{Timeout: 10 * time.Second},
+		Poll:        2 * time.Second,
+		MaxAttempts: 8,
+		Backoff: func(attempt int) time.Duration {
+			d := time.Second << min(attempt, 20)
+			return min(d, 10*time.Minute)
+		},
+		wake: make(chan struct{}, 1),
+	}
+}
+
+// Wake makes the worker look at the outbox now.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends. A post under way when ctx ends is finished
+// (within the client's timeout) so that it is recorded exactly once.
+func (w *Worker) Run(ctx context.Context) {
+	t := time.NewTicker(w.Poll)
+	defer t.Stop()
+	for {
+		w.drain(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.wake:
+		}
+	}
+}
+
+// drain delivers every due item, a batch at a time.
+func (w *Worker) drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		now := time.Now()
+		items, err := w.DB.DueOutbox(ctx, now, 20)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.Log.Warn("notify: read outbox", "err", err)
+			}
+			return
+		}
+		if len(items) == 0 {
+			return
+		}
+		for i := range items {
+			if ctx.Err() != nil {
+				return
+			}
+			w.deliver(&items[i])
+		}
+	}
+}
+
+// deliver makes one attempt at one item. It runs on a context of its own so
+// that shutting down does not cut a post in half.
+func (w *Worker) deliver(item *models.OutboxItem) {
+	ctx := context.Background()
+	now := time.Now()
+	ok, err := w.DB.ClaimOutbox(ctx, item.ID, now, now.Add(w.Client.Timeout+30*time.Second))
+	if err != nil || !ok {
+		return
+	}
+	ch, alert, err := w.DB.OutboxTarget(ctx, item)
+	if err != nil {
+		// The alert or channel is gone: nothing to post, ever.
+		w.DB.FinishAttempt(ctx, item, models.Delivery{ChannelID: item.ChannelID, OutboxID: item.ID, Event: item.Event, Attempt: item.Attempts + 1, Error: "nothing to post: " + err.Error()}, models.OutboxFailed, now)
+		return
+	}
+	del := w.Post(ctx, ch, alert, item.Event)
+	del.OutboxID = item.ID
+	del.Attempt = item.Attempts + 1
+	state, retryAt := models.OutboxDelivered, now
+	switch {
+	case del.Status >= 200 && del.Status < 300:
+	case del.Status >= 400 && del.Status < 500:
+		state = models.OutboxFailed // Mattermost refused it; trying again will not help
+	case del.Attempt >= w.MaxAttempts:
+		state = models.OutboxFailed
+	default:
+		state, retryAt = models.OutboxPending, now.Add(w.Backoff(del.Attempt))
+	}
+	if err := w.DB.FinishAttempt(ctx, item, del, state, retryAt); err != nil {
+		w.Log.Error("notify: record attempt", "err", err, "channel", ch.PublicID)
+	}
+	w.Log.Info("notify: posted", "channel", ch.PublicID, "alert", alert.PublicID, "event", item.Event, "status", del.Status, "attempt", del.Attempt, "state", state)
+}
+
+// Post sends one alert event to ch and describes what happened. It does not
+// touch the outbox, so "Send test message" uses it too.
+func (w *Worker) Post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) models.Delivery {
+	del := models.Delivery{ChannelID: ch.ID, AlertPublicID: a.PublicID, Event: event, Attempt: 1}
+	body, err := json.Marshal(BuildMessage(a, event, w.BaseURL))
+	if err != nil {
+		del.Error = err.Error()
+		return del
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.WebhookURL, bytes.NewReader(body))
+	if err != nil {
+		del.Error = "bad webhook URL"
+		return del
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Klaxon")
+	resp, err := w.Client.Do(req)
+	if err != nil {
+		del.Error = redactURLError(err, ch.WebhookURL)
+		return del
+	}
+	defer resp.Body.Close()
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
+	del.Status = resp.StatusCode
+	del.Excerpt = strings.ToValidUTF8(string(excerpt), "?")
+	return del
+}
+
+// redactURLError keeps the webhook's secret path out of logs and pages.
+func redactURLError(err error, webhook string) string {
+	msg := err.Error()
+	var uerr interface{ Timeout() bool }
+	if errors.As(err, &uerr) && uerr.Timeout() {
+		msg = "timed out waiting for Mattermost"
+	}
+	return strings.ReplaceAll(msg, webhook, "(webhook URL)")
+}

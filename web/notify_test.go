@@ -1,0 +1,390 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"klaxon/models"
+	"klaxon/web/notify"
+	"klaxon/web/webtest"
+)
+
+// fakeMattermost is an incoming webhook that records what it receives and
+// answers with what respond returns.
+type fakeMattermost struct {
+	*httptest.Server
+	mu       sync.Mutex
+	received []notify.Message
+	respond  func(n int) (int, time.Duration)
+}
+
+func newFakeMattermost(t *testing.T, respond func(n int) (int, time.Duration)) *fakeMattermost {
+	f := &fakeMattermost{respond: respond}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var m notify.Message
+		if r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &m) != nil {
+			t.Errorf("webhook got %q: %s", r.Header.Get("Content-Type"), body)
+		}
+		f.mu.Lock()
+		f.received = append(f.received, m)
+		n := len(f.received)
+		f.mu.Unlock()
+		status, delay := http.StatusOK, time.Duration(0)
+		if f.respond != nil {
+			status, delay = f.respond(n)
+		}
+		time.Sleep(delay)
+		w.WriteHeader(status)
+		io.WriteString(w, "ok from fake mattermost")
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeMattermost) messages() []notify.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]notify.Message(nil), f.received...)
+}
+
+// eventually polls until cond holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func createChannel(t *testing.T, cl *webtest.Client, form url.Values) string {
+	t.Helper()
+	p := cl.Submit("/channels/new", "/channels", form)
+	if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/channels/chn_") {
+		t.Fatalf("create channel: %d → %q\n%s", p.Status, p.Location, p.Body)
+	}
+	return strings.TrimPrefix(p.Location, "/channels/")
+}
+
+func field(a notify.Attachment, title string) string {
+	for _, f := range a.Fields {
+		if f.Title == title {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+func TestNotificationPayloadPerEvent(t *testing.T) {
+	srv, cl := signedIn(t)
+	mm := newFakeMattermost(t, nil)
+	id := cl.CreateIntegration("Mattermost #ops", models.UrgencyLow)
+	createChannel(t, cl, url.Values{"name": {"#ops"}, "webhook_url": {mm.URL + "/hooks/abc123secret"}, "events": {"opened", "acknowledged", "resolved"}})
+
+	body := `{"text":"outage critical db-1 down\nsecond line","post_id":"n1","channel_name":"town-square","user_name":"joe"}`
+	status, raw := webtest.Intake(t, srv.URL, id, "application/json", body)
+	if status != 200 {
+		t.Fatalf("%d %s", status, raw)
+	}
+	eventually(t, 10*time.Second, "the opened post", func() bool { return len(mm.messages()) == 1 })
+	var alert models.Alert
+	srv.DB().First(&alert)
+	cl.Submit("/alerts/"+alert.PublicID, "/alerts/"+alert.PublicID+"/acknowledge", nil)
+	eventually(t, 10*time.Second, "the acknowledged post", func() bool { return len(mm.messages()) == 2 })
+	cl.Submit("/alerts/"+alert.PublicID, "/alerts/"+alert.PublicID+"/resolve", nil)
+	eventually(t, 10*time.Second, "the resolved post", func() bool { return len(mm.messages()) == 3 })
+
+	for i, want := range []struct{ status, color, ackBy, resBy string }{
+		{"open", "#ff5252", "", ""},
+		{"acknowledged", "#fb8c00", "ops@example.com", ""},
+		{"resolved", "#4caf50", "ops@example.com", "ops@example.com"},
+	} {
+		m := mm.messages()[i]
+		if m.Username != "Klaxon" || len(m.Attachments) != 1 {
+			t.Fatalf("message %d: %+v", i, m)
+		}
+		a := m.Attachments[0]
+		if a.Color != want.color || a.Title != alert.PublicID+": outage critical db-1 down" || a.TitleLink != srv.URL+"/alerts/"+alert.PublicID {
+			t.Errorf("message %d: color %q title %q link %q", i, a.Color, a.Title, a.TitleLink)
+		}
+		if a.Text != "outage critical db-1 down\nsecond line" {
+			t.Errorf("message %d: text %q, want the description", i, a.Text)
+		}
+		created := field(a, "Created")
+		if _, err := time.Parse(time.RFC3339, created); err != nil {
+			t.Errorf("message %d: Created %q is not ISO 8601", i, created)
+		}
+		if field(a, "Status") != want.status || field(a, "Urgency") != "critical" || field(a, "Source") != "Mattermost #ops" ||
+			field(a, "Acknowledged by") != want.ackBy || field(a, "Resolved by") != want.resBy {
+			t.Errorf("message %d: fields %+v", i, a.Fields)
+		}
+	}
+	// The delivery log on the channel's page.
+	var ch models.NotificationChannel
+	srv.DB().First(&ch)
+	eventually(t, 5*time.Second, "three delivery-log rows", func() bool {
+		var n int64
+		srv.DB().Model(&models.Delivery{}).Count(&n)
+		return n == 3
+	})
+	page := cl.Get("/channels/" + ch.PublicID)
+	if rows := page.Doc.Find(`[data-testid="delivery-row"]`); rows.Length() != 3 || !strings.Contains(rows.Text(), "200") || !strings.Contains(rows.Text(), "ok from fake mattermost") {
+		t.Errorf("delivery log: %q", rows.Text())
+	}
+	if strings.Contains(page.Body, "abc123secret") {
+		t.Errorf("the channel page shows the webhook's secret path")
+	}
+}
+
+func TestNotificationFilters(t *testing.T) {
+	srv, cl := signedIn(t)
+	critical := newFakeMattermost(t, nil)
+	resolvedB := newFakeMattermost(t, nil)
+	sameChannel := newFakeMattermost(t, nil)
+	a := cl.CreateIntegration("A", models.UrgencyLow) // replies in channel
+	b := cl.CreateIntegration("B", models.UrgencyLow)
+	var bID uint
+	srv.DB().Model(&models.Integration{}).Where("public_id = ?", b).Pluck("id", &bID)
+	createChannel(t, cl, url.Values{"name": {"critical only"}, "webhook_url": {critical.URL}, "events": {"opened"}, "urgencies": {"critical"}})
+	createChannel(t, cl, url.Values{"name": {"B resolved"}, "webhook_url": {resolvedB.URL}, "events": {"resolved"}, "integrations": {itoa(bID)}})
+	createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {sameChannel.URL}, "events": {"opened"}, "mattermost_channel": {"ops"}})
+
+	send := func(integ, post, text, channel string) string {
+		body, _ := json.Marshal(map[string]string{"text": text, "post_id": post, "channel_name": channel})
+		status, raw := webtest.Intake(t, srv.URL, integ, "application/json", string(body))
+		if status != 200 {
+			t.Fatalf("%d %s", status, raw)
+		}
+		var ans struct {
+			AlertID string `json:"alert_id"`
+		}
+		json.Unmarshal([]byte(raw), &ans)
+		return ans.AlertID
+	}
+	send(a, "f1", "outage critical api", "ops")   // critical: yes; ops: replied there already, so no
+	send(a, "f2", "outage low disk", "other")     // critical: no; ops: yes (replied elsewhere)
+	b1 := send(b, "f3", "outage critical db", "ops") // critical: yes; ops: no (A… no: B replies too)
+	a2 := send(a, "f4", "outage high cpu", "ops")
+	cl.Submit("/alerts/"+b1, "/alerts/"+b1+"/resolve", nil)
+	cl.Submit("/alerts/"+a2, "/alerts/"+a2+"/resolve", nil)
+
+	eventually(t, 10*time.Second, "posts", func() bool {
+		return len(critical.messages()) >= 2 && len(resolvedB.messages()) >= 1 && len(sameChannel.messages()) >= 1
+	})
+	time.Sleep(2500 * time.Millisecond) // anything wrongly queued would be posted by now
+	titles := func(f *fakeMattermost) []string {
+		var out []string
+		for _, m := range f.messages() {
+			out = append(out, m.Attachments[0].Pretext+": "+strings.SplitN(m.Attachments[0].Title, ": ", 2)[1])
+		}
+		return out
+	}
+	if got := titles(critical); strings.Join(got, "|") != "Alert opened: outage critical api|Alert opened: outage critical db" {
+		t.Errorf("critical channel got %v", got)
+	}
+	if got := titles(resolvedB); strings.Join(got, "|") != "Alert resolved: outage critical db" {
+		t.Errorf("B-resolved channel got %v", got)
+	}
+	if got := titles(sameChannel); strings.Join(got, "|") != "Alert opened: outage low disk" {
+		t.Errorf("the ops channel got %v: an alert Klaxon already answered in ~ops must not be posted there again", got)
+	}
+}
+
+func TestNotificationRetries(t *testing.T) {
+	t.Run("503 then success", func(t *testing.T) {
+		srv, cl := signedIn(t)
+		mm := newFakeMattermost(t, func(n int) (int, time.Duration) {
+			if n == 1 {
+				return http.StatusServiceUnavailable, 0
+			}
+			return http.StatusOK, 0
+		})
+		id := cl.CreateIntegration("A", models.UrgencyLow)
+		createChannel(t, cl, url.Values{"name": {"flaky"}, "webhook_url": {mm.URL}, "events": {"opened"}})
+		webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage retry","post_id":"r1"}`)
+		eventually(t, 15*time.Second, "the retry", func() bool { return len(mm.messages()) == 2 })
+		var item models.OutboxItem
+		eventually(t, 5*time.Second, "the outbox to settle", func() bool {
+			srv.DB().First(&item)
+			return item.State == models.OutboxDelivered
+		})
+		var dels []models.Delivery
+		srv.DB().Order("id").Find(&dels)
+		if item.Attempts != 2 || len(dels) != 2 || dels[0].Status != 503 || dels[1].Status != 200 {
+			t.Errorf("attempts %d, deliveries %+v", item.Attempts, dels)
+		}
+		if dels[1].CreatedAt.Sub(dels[0].CreatedAt) < time.Second {
+			t.Errorf("retried after %v: no backoff", dels[1].CreatedAt.Sub(dels[0].CreatedAt))
+		}
+	})
+	t.Run("400 is not retried", func(t *testing.T) {
+		srv, cl := signedIn(t)
+		mm := newFakeMattermost(t, func(int) (int, time.Duration) { return http.StatusBadRequest, 0 })
+		id := cl.CreateIntegration("A", models.UrgencyLow)
+		createChannel(t, cl, url.Values{"name": {"broken"}, "webhook_url": {mm.URL}, "events": {"opened"}})
+		webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage refused","post_id":"r2"}`)
+		eventually(t, 10*time.Second, "the first attempt", func() bool { return len(mm.messages()) == 1 })
+		time.Sleep(4 * time.Second) // two backoff periods
+		var item models.OutboxItem
+		srv.DB().First(&item)
+		if len(mm.messages()) != 1 || item.State != models.OutboxFailed || item.Attempts != 1 {
+			t.Errorf("after a 400: %d posts, item %+v", len(mm.messages()), item)
+		}
+	})
+}
+
+// The worker stopped with posts pending, started again (twice), delivers
+// each exactly once.
+func TestNotificationWorkerRestart(t *testing.T) {
+	db := webtest.OpenDB(t, webtest.SQLiteURL(t))
+	ctx := context.Background()
+	mm := newFakeMattermost(t, nil)
+	u, err := db.CreateAccount(ctx, models.SignUp{Team: "T", Email: "t@example.com", Password: password, Confirm: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	integ, err := db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "I", DefaultUrgency: "low"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateChannel(ctx, u.AccountID, models.ChannelInput{Name: "C", WebhookURL: mm.URL, Events: []string{"opened"}}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := models.NewWriter(db, models.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 25
+	for i := 0; i < n; i++ {
+		p := &models.MattermostPayload{Text: "outage " + itoa(uint(i)), PostID: "w" + itoa(uint(i))}
+		res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ.PublicID, Payload: p})
+		if err != nil || res.Outcome != models.OutcomeAccepted {
+			t.Fatalf("submit: %v %+v", err, res)
+		}
+	}
+	w.Close()
+	var pending int64
+	db.Model(&models.OutboxItem{}).Where("state = ?", models.OutboxPending).Count(&pending)
+	if pending != n || len(mm.messages()) != 0 {
+		t.Fatalf("%d pending, %d posted before any worker ran", pending, len(mm.messages()))
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for run := 0; run < 2; run++ {
+		worker := notify.NewWorker(db, "http://klaxon.test", log)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { worker.Run(runCtx); close(done) }()
+		if run == 0 {
+			eventually(t, 15*time.Second, "all posts", func() bool { return len(mm.messages()) >= n })
+		} else {
+			time.Sleep(500 * time.Millisecond)
+		}
+		stop()
+		<-done
+	}
+	seen := map[string]int{}
+	for _, m := range mm.messages() {
+		seen[m.Attachments[0].Title]++
+	}
+	if len(mm.messages()) != n || len(seen) != n {
+		t.Errorf("%d posts for %d distinct alerts, want %d each once", len(mm.messages()), len(seen), n)
+	}
+	db.Model(&models.OutboxItem{}).Where("state = ?", models.OutboxDelivered).Count(&pending)
+	if pending != n {
+		t.Errorf("%d delivered outbox items, want %d", pending, n)
+	}
+}
+
+// Intake answers at its own speed however slow Mattermost's webhook is.
+func TestSlowMattermostDoesNotSlowIntake(t *testing.T) {
+	srv, cl := signedIn(t)
+	mm := newFakeMattermost(t, func(int) (int, time.Duration) { return http.StatusOK, 2 * time.Second })
+	id := cl.CreateIntegration("A", models.UrgencyLow)
+	createChannel(t, cl, url.Values{"name": {"slow"}, "webhook_url": {mm.URL}, "events": {"opened"}})
+	var worst time.Duration
+	for i := 0; i < 10; i++ {
+		start := time.Now()
+		status, _ := webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage slow `+itoa(uint(i))+`","post_id":"s`+itoa(uint(i))+`"}`)
+		if status != 200 {
+			t.Fatalf("intake %d", status)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	if worst > time.Second {
+		t.Errorf("slowest intake took %v while Mattermost takes 2 s per post", worst)
+	}
+	if n := len(mm.messages()); n > 2 {
+		t.Errorf("%d posts done already: the webhook should still be busy", n)
+	}
+}
+
+func TestChannelPages(t *testing.T) {
+	srv, cl := signedIn(t)
+	if p := cl.Get("/channels"); p.Doc.Find(".empty").Length() != 1 {
+		t.Errorf("no empty state on the channel list")
+	}
+	bad := cl.Submit("/channels/new", "/channels", url.Values{"name": {""}, "webhook_url": {"not a url"}})
+	if bad.Status != 422 || bad.Text("#err-name") == "" || bad.Text("#err-webhook_url") == "" || bad.Text("#err-events") == "" {
+		t.Errorf("validation: %d %q %q %q", bad.Status, bad.Text("#err-name"), bad.Text("#err-webhook_url"), bad.Text("#err-events"))
+	}
+	ok := newFakeMattermost(t, nil)
+	id := createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {ok.URL + "/hooks/secretsecret"}, "events": {"opened", "resolved"}})
+	p := cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil)
+	if msg := cl.Get(p.Location).Text(".flash-success"); !strings.Contains(msg, "posted") || len(ok.messages()) != 1 {
+		t.Errorf("test message: %q, %d posts", msg, len(ok.messages()))
+	}
+	// Edit with a blank URL keeps it; the new URL replaces it.
+	down := newFakeMattermost(t, func(int) (int, time.Duration) { return http.StatusNotFound, 0 })
+	edit := cl.Get("/channels/" + id + "/edit")
+	cl.Post("/channels/"+id, url.Values{"_csrf": {edit.CSRF()}, "name": {"ops renamed"}, "webhook_url": {""}, "events": {"resolved"}})
+	var ch models.NotificationChannel
+	srv.DB().Where("public_id = ?", id).First(&ch)
+	if ch.Name != "ops renamed" || ch.WebhookURL != ok.URL+"/hooks/secretsecret" || ch.Events != ",resolved," {
+		t.Errorf("after edit: %+v", ch)
+	}
+	cl.Post("/channels/"+id, url.Values{"_csrf": {edit.CSRF()}, "name": {"ops"}, "webhook_url": {down.URL}, "events": {"resolved"}})
+	p = cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil)
+	if msg := cl.Get(p.Location).Text(".flash-error"); !strings.Contains(msg, "404") {
+		t.Errorf("failed test message: %q", msg)
+	}
+	// Another team cannot see or change it.
+	other := srv.NewClient()
+	other.SignUp("Other", "other@example.com", password)
+	for _, path := range []string{"/channels/" + id, "/channels/" + id + "/edit", "/channels/" + id + "/delete"} {
+		if p := other.Get(path); p.Status != http.StatusNotFound {
+			t.Errorf("other team GET %s: %d", path, p.Status)
+		}
+	}
+	for _, path := range []string{"/channels/" + id, "/channels/" + id + "/test", "/channels/" + id + "/disable", "/channels/" + id + "/delete"} {
+		if p := other.Submit("/channels", path, url.Values{"name": {"x"}, "events": {"opened"}}); p.Status != http.StatusNotFound {
+			t.Errorf("other team POST %s: %d", path, p.Status)
+		}
+	}
+	// Disable, then delete after confirming.
+	cl.Submit("/channels/"+id, "/channels/"+id+"/disable", nil)
+	srv.DB().Where("public_id = ?", id).First(&ch)
+	if ch.Enabled {
+		t.Errorf("not disabled")
+	}
+	confirm := cl.Get("/channels/" + id + "/delete")
+	if p := cl.Post("/channels/"+id+"/delete", url.Values{"_csrf": {confirm.CSRF()}}); p.Location != "/channels" {
+		t.Errorf("delete → %q", p.Location)
+	}
+	var n int64
+	srv.DB().Model(&models.NotificationChannel{}).Count(&n)
+	if n != 0 {
+		t.Errorf("channel not deleted")
+	}
+}
