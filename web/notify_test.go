@@ -173,8 +173,8 @@ func TestNotificationFilters(t *testing.T) {
 		json.Unmarshal([]byte(raw), &ans)
 		return ans.AlertID
 	}
-	send(a, "f1", "outage critical api", "ops")   // critical: yes; ops: replied there already, so no
-	send(a, "f2", "outage low disk", "other")     // critical: no; ops: yes (replied elsewhere)
+	send(a, "f1", "outage critical api", "ops")      // critical: yes; ops: replied there already, so no
+	send(a, "f2", "outage low disk", "other")        // critical: no; ops: yes (replied elsewhere)
 	b1 := send(b, "f3", "outage critical db", "ops") // critical: yes; ops: no (A… no: B replies too)
 	a2 := send(a, "f4", "outage high cpu", "ops")
 	cl.Submit("/alerts/"+b1, "/alerts/"+b1+"/resolve", nil)
