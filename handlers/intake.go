@@ -47,7 +47,7 @@ func (h *Handler) ingest(c echo.Context, publicID, contentType string, length in
 	if !models.LooksLikePublicID(publicID, "int_") {
 		return models.IntakeResult{Outcome: models.OutcomeUnknown, Message: "No integration has this URL. Copy the endpoint URL again from the integration's page in Klaxon."}, nil
 	}
-	req := &models.IntakeRequest{IntegrationPublicID: publicID, Source: c.RealIP(), ContentType: contentType}
+	req := &models.IntakeRequest{IntegrationPublicID: publicID, Source: c.RealIP(), ContentType: models.CleanText(contentType)}
 	data, tooLarge, readErr := readLimited(body, length)
 	req.Body = models.MaskToken(string(data))
 	mediaType, _, _ := mime.ParseMediaType(contentType)

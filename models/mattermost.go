@@ -2,9 +2,12 @@ package models
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"strings"
@@ -72,7 +75,7 @@ func ParseMattermostJSON(body []byte) (*MattermostPayload, error) {
 		if err != nil {
 			return nil, fmt.Errorf("field %q %v", name, err)
 		}
-		*dst = s
+		*dst = CleanText(s)
 	}
 	return p, p.validate()
 }
@@ -120,7 +123,20 @@ func ParseMattermostForm(body []byte) (*MattermostPayload, error) {
 	if !utf8.ValidString(p.Text) {
 		return nil, errors.New("field \"text\" is not valid UTF-8 text")
 	}
+	for _, dst := range p.fields() {
+		*dst = CleanText(*dst)
+	}
 	return p, p.validate()
+}
+
+// CleanText makes s storable in any database: invalid UTF-8 and NUL
+// characters (which PostgreSQL refuses in text, failing the whole intake
+// batch) become U+FFFD.
+func CleanText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func (p *MattermostPayload) validate() error {
@@ -156,14 +172,24 @@ func (p *MattermostPayload) Draft(integ *Integration) AlertDraft {
 	case p.ChannelID != "" && p.Timestamp != "":
 		d.DedupKey = p.ChannelID + "." + p.Timestamp
 	}
+	if len(d.DedupKey) > maxDedupKey {
+		// The column holds 300 characters; a longer key is still unique
+		// as its hash.
+		sum := sha256.Sum256([]byte(d.DedupKey))
+		d.DedupKey = "sha256:" + hex.EncodeToString(sum[:])
+	}
 	return d
 }
+
+// maxDedupKey is the longest dedup key stored as it is (in bytes; real
+// Mattermost post ids have 26 characters).
+const maxDedupKey = 200
 
 // TitleAndDescription makes an alert title from the first line of text, at
 // most MaxTitleLength characters. The description is the whole text when the
 // title does not hold all of it.
 func TitleAndDescription(text string) (title, description string) {
-	text = strings.TrimSpace(strings.ReplaceAll(text, "\r\n", "\n"))
+	text = strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\r", "\n"))
 	first, _, multiline := strings.Cut(text, "\n")
 	title = strings.TrimSpace(first)
 	cut := false
@@ -178,22 +204,117 @@ func TitleAndDescription(text string) (title, description string) {
 	return title, description
 }
 
-var (
-	jsonTokenField = regexp.MustCompile(`("token"\s*:\s*")((?:[^"\\]|\\.)*)(")`)
-	formTokenField = regexp.MustCompile(`(^|&)(token=)([^&]*)`)
-)
+// jsonTokenField finds token members in bodies that are not valid JSON
+// (refused, but still logged).
+var jsonTokenField = regexp.MustCompile(`("token"\s*:\s*")((?:[^"\\]|\\.)*)(")`)
 
 // MaskToken hides the value of the token field in a JSON or form body, for
-// logs and stored requests.
+// logs and stored requests, however the field is spelled (escaped keys,
+// numbers, repeated fields); a token of 16 or more characters is also hidden
+// wherever else it appears. The result is storable text (see CleanText).
 func MaskToken(body string) string {
-	body = jsonTokenField.ReplaceAllStringFunc(body, func(m string) string {
-		parts := jsonTokenField.FindStringSubmatch(m)
-		return parts[1] + maskSecret(parts[2]) + parts[3]
-	})
-	return formTokenField.ReplaceAllStringFunc(body, func(m string) string {
-		parts := formTokenField.FindStringSubmatch(m)
-		return parts[1] + parts[2] + url.QueryEscape(maskSecret(parts[3]))
-	})
+	masked, tokens, ok := maskJSONTokens(body)
+	if !ok {
+		masked = jsonTokenField.ReplaceAllStringFunc(body, func(m string) string {
+			parts := jsonTokenField.FindStringSubmatch(m)
+			tokens = append(tokens, parts[2])
+			return parts[1] + maskSecret(parts[2]) + parts[3]
+		})
+	}
+	masked, formTokens := maskFormTokens(masked)
+	for _, t := range append(tokens, formTokens...) {
+		// Each pass shortens the text, so this ends.
+		for len(t) >= 16 && strings.Contains(masked, t) {
+			masked = strings.ReplaceAll(masked, t, maskSecret(t))
+		}
+	}
+	return CleanText(masked)
+}
+
+// maskJSONTokens masks the value of every member named token (after
+// unescaping its name) in a JSON body. ok is false when body is not JSON.
+func maskJSONTokens(body string) (masked string, tokens []string, ok bool) {
+	dec := json.NewDecoder(strings.NewReader(body))
+	type frame struct{ object, keyNext bool }
+	var stack []frame
+	var out strings.Builder
+	copied := int64(0)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return body, nil, false
+		}
+		top := len(stack) - 1
+		isKey := top >= 0 && stack[top].object && stack[top].keyNext
+		if top >= 0 && stack[top].object {
+			stack[top].keyNext = !isKey
+		}
+		switch d := tok.(type) {
+		case json.Delim:
+			switch d {
+			case '{', '[':
+				stack = append(stack, frame{object: d == '{', keyNext: true})
+			default:
+				stack = stack[:len(stack)-1]
+				if n := len(stack) - 1; n >= 0 && stack[n].object {
+					stack[n].keyNext = true
+				}
+			}
+			continue
+		case string:
+			if !isKey || d != "token" {
+				continue
+			}
+		default:
+			continue
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return body, nil, false
+		}
+		stack[top].keyNext = true
+		end := dec.InputOffset()
+		start := end - int64(len(raw))
+		if start < copied || body[start:end] != string(raw) {
+			return body, nil, false
+		}
+		value, err := jsonFieldString(raw)
+		if err != nil {
+			value = string(raw)
+		}
+		tokens = append(tokens, value)
+		replacement, _ := json.Marshal(maskSecret(value))
+		out.WriteString(body[copied:start])
+		out.Write(replacement)
+		copied = end
+	}
+	out.WriteString(body[copied:])
+	return out.String(), tokens, true
+}
+
+// maskFormTokens masks the value of every token field of a form body,
+// however its name is percent-encoded.
+func maskFormTokens(body string) (string, []string) {
+	if !strings.Contains(body, "=") {
+		return body, nil
+	}
+	var tokens []string
+	pairs := strings.Split(body, "&")
+	for i, pair := range pairs {
+		key, value, ok := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(key); !ok || err != nil || k != "token" {
+			continue
+		}
+		if v, err := url.QueryUnescape(value); err == nil {
+			value = v
+		}
+		tokens = append(tokens, value)
+		pairs[i] = key + "=" + url.QueryEscape(maskSecret(value))
+	}
+	return strings.Join(pairs, "&"), tokens
 }
 
 // maskSecret keeps nothing of short secrets and the last four characters of
@@ -202,8 +323,9 @@ func maskSecret(s string) string {
 	if s == "" {
 		return ""
 	}
-	if len(s) < 16 {
+	r := []rune(s)
+	if len(r) < 16 {
 		return "****"
 	}
-	return "****" + s[len(s)-4:]
+	return "****" + string(r[len(r)-4:])
 }

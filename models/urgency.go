@@ -27,10 +27,12 @@ func (u Urgency) Valid() bool {
 	return false
 }
 
-// urgencyWord matches the urgency words as whole words, case-insensitively.
-// \b keeps "slowdown", "highway" and "following" from counting (PagerTree
-// matches inside words; Klaxon does not).
-var urgencyWord = regexp.MustCompile(`(?i)\b(low|medium|high|critical|sev-?[1-4]|p[1-4])\b`)
+// urgencyWord matches the urgency words as whole words, case-insensitively,
+// so that "slowdown", "highway" and "following" do not count (PagerTree
+// matches inside words; Klaxon does not). A word ends at anything but a
+// letter, digit, mark or underscore in any script: \b knows only ASCII, and
+// would find "high" in "éhigh".
+var urgencyWord = regexp.MustCompile(`(?i)(?:^|[^\pL\pN\pM_])(low|medium|high|critical|sev-?[1-4]|p[1-4])(?:[^\pL\pN\pM_]|$)`)
 
 // UrgencyFromText returns the urgency named by the first urgency word in
 // text, or fallback when there is none.
