@@ -33,6 +33,12 @@ func (h *Handler) BenchCeiling(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if n > MaxIntakeBody {
+		return c.JSON(http.StatusRequestEntityTooLarge, intakeAnswer{Error: "body too large"})
+	}
+	// The same shape and size of answer as a new alert's.
 	dedup := false
-	return c.JSON(http.StatusOK, intakeAnswer{AlertID: "alt_ceiling", Deduplicated: &dedup, Urgency: "low", URL: h.BaseURL, Text: "read " + http.StatusText(int(n%1)+200)})
+	url := h.BaseURL + "/alerts/alt_ceilingceilingceilingceil"
+	return c.JSON(http.StatusOK, intakeAnswer{AlertID: "alt_ceilingceilingceilingceil", Deduplicated: &dedup, Urgency: "low", URL: url,
+		Text: "Klaxon alert alt_ceilingceilingceilingceil opened (low): " + url, ResponseType: "comment"})
 }
