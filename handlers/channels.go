@@ -45,15 +45,11 @@ func channelInput(c echo.Context) (models.ChannelInput, error) {
 	return in, nil
 }
 
-func channelFormView(in models.ChannelInput) views.ChannelForm {
-	return views.ChannelForm{Name: in.Name, WebhookURL: in.WebhookURL, Events: in.Events, IntegrationIDs: in.IntegrationIDs, Urgencies: in.Urgencies, MattermostChannel: in.MattermostChannel}
-}
-
 func (h *Handler) channel(c echo.Context) (*models.NotificationChannel, error) {
 	return h.DB.Channel(c.Request().Context(), CurrentUser(c).AccountID, c.Param("id"))
 }
 
-func (h *Handler) channelForm(c echo.Context, status int, ch *models.NotificationChannel, f views.ChannelForm, errs views.FormErrors) error {
+func (h *Handler) channelForm(c echo.Context, status int, ch *models.NotificationChannel, f models.ChannelInput, errs views.FormErrors) error {
 	integrations, err := h.DB.AllIntegrations(c.Request().Context(), CurrentUser(c).AccountID)
 	if err != nil {
 		return err
@@ -80,7 +76,7 @@ func (h *Handler) Channels(c echo.Context) error {
 }
 
 func (h *Handler) NewChannel(c echo.Context) error {
-	f := views.ChannelForm{Events: models.NotifyEvents}
+	f := models.ChannelInput{Events: models.NotifyEvents}
 	return h.channelForm(c, http.StatusOK, nil, f, nil)
 }
 
@@ -92,7 +88,7 @@ func (h *Handler) CreateChannel(c echo.Context) error {
 	ch, err := h.DB.CreateChannel(c.Request().Context(), CurrentUser(c).AccountID, in)
 	var verr models.ValidationErrors
 	if errors.As(err, &verr) {
-		return h.channelForm(c, http.StatusUnprocessableEntity, nil, channelFormView(in), views.FormErrors(verr))
+		return h.channelForm(c, http.StatusUnprocessableEntity, nil, in, views.FormErrors(verr))
 	}
 	if err != nil {
 		return err
@@ -127,7 +123,7 @@ func (h *Handler) EditChannel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := views.ChannelForm{Name: ch.Name, Events: ch.EventList(), IntegrationIDs: ch.IntegrationIDs(), Urgencies: ch.UrgencyList(), MattermostChannel: ch.MattermostChannel}
+	f := models.ChannelInput{Name: ch.Name, Events: ch.EventList(), IntegrationIDs: ch.IntegrationIDs(), Urgencies: ch.UrgencyList(), MattermostChannel: ch.MattermostChannel}
 	return h.channelForm(c, http.StatusOK, ch, f, nil)
 }
 
@@ -143,7 +139,7 @@ func (h *Handler) UpdateChannel(c echo.Context) error {
 	_, err = h.DB.UpdateChannel(c.Request().Context(), ch.AccountID, ch.PublicID, in)
 	var verr models.ValidationErrors
 	if errors.As(err, &verr) {
-		return h.channelForm(c, http.StatusUnprocessableEntity, ch, channelFormView(in), views.FormErrors(verr))
+		return h.channelForm(c, http.StatusUnprocessableEntity, ch, in, views.FormErrors(verr))
 	}
 	if err != nil {
 		return err
