@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -67,7 +68,13 @@ func (h *Handler) ingest(c echo.Context, publicID, contentType string, length in
 	if req.Refused == "" && readErr != nil {
 		req.Refused, req.Message = models.OutcomeInvalid, readErr.Error()
 	}
-	res, err := h.Writer.Submit(c.Request().Context(), req)
+	ctx := c.Request().Context()
+	if req.Refused != "" {
+		// A body that could not be read (too slow) has cancelled the
+		// request's context; the refusal must still reach the request log.
+		ctx = context.WithoutCancel(ctx)
+	}
+	res, err := h.Writer.Submit(ctx, req)
 	if err != nil {
 		h.Logger(c).Warn("intake not stored", "integration", publicID, "err", err)
 		return models.IntakeResult{Outcome: models.OutcomeFailed, Message: "Klaxon is shutting down or busy; the alert was not stored. Send it again."}, nil

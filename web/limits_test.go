@@ -1,0 +1,268 @@
+package web_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"klaxon/models"
+	"klaxon/web"
+	"klaxon/web/webtest"
+)
+
+// limitsTeam starts Klaxon with options, signs up a team and creates one
+// integration.
+func limitsTeam(t *testing.T, options ...func(*web.Config)) (*webtest.Server, *webtest.Client, string) {
+	t.Helper()
+	srv := webtest.Start(t, options...)
+	cl := srv.NewClient()
+	cl.SignUp("Ops", "ops@example.com", "correct horse battery")
+	return srv, cl, cl.CreateIntegration("Mattermost #ops", models.UrgencyMedium)
+}
+
+// dialServer opens a raw TCP connection to srv.
+func dialServer(t *testing.T, srv *webtest.Server) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// waitClosed reads from conn until the server closes it, and returns how
+// long that took; it fails when the server answers or keeps it open for
+// more than max.
+func waitClosed(t *testing.T, conn net.Conn, max time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	conn.SetReadDeadline(start.Add(max))
+	n, err := conn.Read(make([]byte, 4096))
+	var ne net.Error
+	switch {
+	case n > 0:
+		t.Fatalf("the server answered instead of closing the connection")
+	case errors.As(err, &ne) && ne.Timeout():
+		t.Fatalf("the server still held the connection after %v", max)
+	case err == nil:
+		t.Fatal("read returned nothing and no error")
+	}
+	return time.Since(start)
+}
+
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	srv, _, id := limitsTeam(t, func(c *web.Config) { c.ReadHeaderTimeout = timeout })
+	conn := dialServer(t, srv)
+	start := time.Now()
+	if _, err := fmt.Fprintf(conn, "POST /integration/%s HTTP/1.1\r\nHost: klaxon\r\nX-Slow: ", id); err != nil {
+		t.Fatal(err)
+	}
+	// A slow-loris client: one header byte every 50 ms, for 10 s if
+	// nobody stops it.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := 0; i < 200; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := conn.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	waitClosed(t, conn, 5*time.Second)
+	if took := time.Since(start); took < timeout-50*time.Millisecond || took > 3*time.Second {
+		t.Errorf("connection closed after %v, want about %v", took, timeout)
+	}
+	// The server is still fine.
+	if status, _ := webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage after slow loris"}`); status != http.StatusOK {
+		t.Errorf("intake after the slow client: %d", status)
+	}
+}
+
+func TestSlowBodyIsCutOff(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	srv, _, id := limitsTeam(t, func(c *web.Config) { c.ReadTimeout = timeout })
+	conn := dialServer(t, srv)
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /integration/%s HTTP/1.1\r\nHost: klaxon\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"text\":\"", id)
+	go func() {
+		for i := 0; i < 200; i++ {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := conn.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a body that never ends: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "could not be read") {
+		t.Errorf("status %d %s, want 400 saying the body could not be read", resp.StatusCode, body)
+	}
+	if took > 3*time.Second {
+		t.Errorf("answered after %v, want about %v", took, timeout)
+	}
+	var logs []models.IntegrationLog
+	srv.DB().Where("outcome = ?", models.OutcomeInvalid).Find(&logs)
+	if len(logs) != 1 {
+		t.Errorf("request-log rows for the slow body: %d, want 1", len(logs))
+	}
+}
+
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	srv, _, _ := limitsTeam(t, func(c *web.Config) { c.IdleTimeout = timeout })
+	conn := dialServer(t, srv)
+	fmt.Fprint(conn, "GET /healthz HTTP/1.1\r\nHost: klaxon\r\n\r\n")
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("healthz: %d, close=%v; want 200 on a kept-alive connection", resp.StatusCode, resp.Close)
+	}
+	if took := waitClosed(t, conn, 5*time.Second); took < timeout-50*time.Millisecond || took > 3*time.Second {
+		t.Errorf("idle connection closed after %v, want about %v", took, timeout)
+	}
+}
+
+func TestHeaderSizeLimit(t *testing.T) {
+	srv, _, id := limitsTeam(t) // the default limit: 64 KiB
+	send := func(size int) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/integration/"+id, strings.NewReader(`{"text":"outage big headers"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Padding", strings.Repeat("a", size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%d-byte header: %v", size, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := send(32 << 10); status != http.StatusOK {
+		t.Errorf("32 KiB of headers: %d, want 200", status)
+	}
+	if status := send(128 << 10); status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("128 KiB of headers: %d, want 431", status)
+	}
+}
+
+func TestBodyLimitIsOneMiB(t *testing.T) {
+	srv, _, id := limitsTeam(t)
+	body := func(size int) string {
+		prefix, suffix := `{"text":"outage big body","pad":"`, `"}`
+		return prefix + strings.Repeat("a", size-len(prefix)-len(suffix)) + suffix
+	}
+	exact := body(1 << 20)
+	if status, raw := webtest.Intake(t, srv.URL, id, "application/json", exact); status != http.StatusOK {
+		t.Errorf("exactly 1 MiB: %d %s, want 200", status, raw)
+	}
+	if status, _ := webtest.Intake(t, srv.URL, id, "application/json", body(1<<20+1)); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("1 MiB + 1 byte: %d, want 413", status)
+	}
+	// Without Content-Length (chunked; MultiReader hides the length) the
+	// limit holds while reading.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/integration/"+id, io.MultiReader(strings.NewReader(body(1<<20+1))))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked 1 MiB + 1 byte: %d, want 413", resp.StatusCode)
+	}
+	var alerts int64
+	srv.DB().Model(&models.Alert{}).Count(&alerts)
+	if alerts != 1 {
+		t.Errorf("%d alerts, want 1 (only the 1 MiB body)", alerts)
+	}
+}
+
+func TestIntakeRateLimit(t *testing.T) {
+	srv, cl, id := limitsTeam(t, func(c *web.Config) { c.RateLimit, c.RateBurst = 0.5, 3 })
+	other := cl.CreateIntegration("Other", models.UrgencyLow)
+	for i := range 3 {
+		if status, raw := webtest.Intake(t, srv.URL, id, "application/json", fmt.Sprintf(`{"text":"outage %d","post_id":"p%d"}`, i, i)); status != http.StatusOK {
+			t.Fatalf("request %d within the burst: %d %s", i, status, raw)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/integration/"+id, strings.NewReader(`{"text":"outage too many","post_id":"p3"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(raw), `"error"`) {
+		t.Fatalf("over the limit: %d %s, want 429 with an error", resp.StatusCode, raw)
+	}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || secs < 1 || secs > 2 {
+		t.Errorf("Retry-After %q, want 1 or 2 seconds at 0.5 requests per second", resp.Header.Get("Retry-After"))
+	}
+	// The limit is per integration: another one is not affected.
+	if status, _ := webtest.Intake(t, srv.URL, other, "application/json", `{"text":"outage elsewhere"}`); status != http.StatusOK {
+		t.Errorf("another integration: %d, want 200", status)
+	}
+	var alerts int64
+	srv.DB().Model(&models.Alert{}).Where("dedup_key = ?", "p3").Count(&alerts)
+	if alerts != 0 {
+		t.Error("the refused request created an alert")
+	}
+	var logs []models.IntegrationLog
+	srv.DB().Where("outcome = ?", models.OutcomeRateLimited).Find(&logs)
+	if len(logs) != 1 || logs[0].Status != http.StatusTooManyRequests || !strings.Contains(logs[0].Body, "too many") {
+		t.Fatalf("request log: %+v, want one rate_limited row with status 429 and the body", logs)
+	}
+	page := cl.Get("/integrations/" + id)
+	if !strings.Contains(page.Text(`[data-testid="log-row"]`), "Rate limited") {
+		t.Errorf("the integration's request log does not show the refusal")
+	}
+}
+
+func TestLogInThrottle(t *testing.T) {
+	srv, _, _ := limitsTeam(t)
+	cl := srv.NewClient()
+	login := func(password string) *webtest.Page {
+		return cl.Submit("/login", "/login", url.Values{"email": {"ops@example.com"}, "password": {password}})
+	}
+	for i := range 5 {
+		if p := login("wrong password " + strconv.Itoa(i)); p.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("failure %d: %d, want 422", i+1, p.Status)
+		}
+	}
+	p := login("correct horse battery")
+	if p.Status != http.StatusTooManyRequests {
+		t.Fatalf("right password after 5 failures: %d, want 429", p.Status)
+	}
+	if msg := p.Text("main"); !strings.Contains(msg, "Too many failed log-ins") || !strings.Contains(msg, "minutes") {
+		t.Errorf("the page should say why and how long to wait: %q", msg)
+	}
+	if ra, err := strconv.Atoi(p.Header.Get("Retry-After")); err != nil || ra < 60 {
+		t.Errorf("Retry-After %q, want minutes", p.Header.Get("Retry-After"))
+	}
+	if got := cl.Get("/alerts"); got.Status != http.StatusSeeOther || !strings.HasPrefix(got.Location, "/login") {
+		t.Errorf("the throttled client is signed in: GET /alerts = %d %s", got.Status, got.Location)
+	}
+}
