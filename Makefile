@@ -7,8 +7,8 @@ export GOFLAGS
 
 .PHONY: run build test generate check-generated vet fuzz bench chromium icons clean
 
-run: generate
-	$(GO) run ./cmd/klaxon
+run: build
+	./bin/klaxon
 
 build: generate
 	$(GO) build -o bin/klaxon ./cmd/klaxon
