@@ -1,0 +1,206 @@
+package models_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"klaxon/models"
+	"klaxon/web/webtest"
+)
+
+// retentionFixture is a database holding alerts in every state and age, and
+// a long request log.
+type retentionFixture struct {
+	db      *models.DB
+	busy    *models.Integration // many request-log rows
+	quiet   *models.Integration // a few
+	live    *models.Integration // receives intake while pruning runs
+	now     time.Time
+	oldDone int // resolved long ago: to prune
+}
+
+// seedRetention fills db with oldDone resolved alerts 40 days old (with
+// their timelines), 10 resolved 5 days ago, 10 open and 10 acknowledged
+// alerts 100 days old, logs request-log rows for busy and 5 for quiet.
+func seedRetention(t *testing.T, db *models.DB, oldDone, logs int) *retentionFixture {
+	t.Helper()
+	ctx := context.Background()
+	u, err := db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse battery", Confirm: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &retentionFixture{db: db, now: time.Now().UTC(), oldDone: oldDone}
+	for _, p := range []**models.Integration{&f.busy, &f.quiet, &f.live} {
+		if *p, err = db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "MM", DefaultUrgency: "high"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := 24 * time.Hour
+	alerts := func(prefix string, n int, status models.Status, created time.Time, resolved *time.Time) {
+		t.Helper()
+		err := db.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+			INSERT INTO alerts (public_id, account_id, integration_id, title, description, urgency, status, dedup_key, dedup_count,
+				additional_data, raw_request, raw_content_type, created_at, acknowledged_by, resolved_at, resolved_by)
+			SELECT ? || i, ?, ?, 'outage ' || ? || i, '', 'high', ?, ? || i, 0, '{}', '', '', ?, '', ?, '' FROM n`,
+			n, prefix, u.AccountID, f.busy.ID, prefix, status, prefix, created, resolved).Error
+		if err != nil {
+			t.Fatalf("seed %s alerts: %v", prefix, err)
+		}
+	}
+	oldResolved, recentResolved := f.now.Add(-40*day), f.now.Add(-5*day)
+	alerts("alt_old_done_", oldDone, models.StatusResolved, f.now.Add(-41*day), &oldResolved)
+	alerts("alt_new_done_", 10, models.StatusResolved, f.now.Add(-6*day), &recentResolved)
+	alerts("alt_old_open_", 10, models.StatusOpen, f.now.Add(-100*day), nil)
+	alerts("alt_old_ack_", 10, models.StatusAcknowledged, f.now.Add(-100*day), nil)
+	if err := db.Exec(`INSERT INTO alert_events (alert_id, kind, actor, created_at) SELECT id, 'created', '', created_at FROM alerts`).Error; err != nil {
+		t.Fatal(err)
+	}
+	requestLog := func(integ *models.Integration, n int) {
+		t.Helper()
+		err := db.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+			INSERT INTO integration_logs (integration_id, created_at, source, outcome, status, message, alert_public_id, content_type, body)
+			SELECT ?, ?, '127.0.0.1', 'accepted', 200, '', '', 'application/json', '{}' FROM n`, n, integ.ID, f.now.Add(-time.Hour)).Error
+		if err != nil {
+			t.Fatalf("seed request log: %v", err)
+		}
+	}
+	requestLog(f.busy, logs)
+	requestLog(f.quiet, 5)
+	return f
+}
+
+func (f *retentionFixture) count(t *testing.T, table, where string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := f.db.Table(table).Where(where, args...).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// check asserts what pruning must leave: no alert resolved more than 30
+// days ago, every other alert with its timeline, the newest keep rows of
+// each request log.
+func (f *retentionFixture) check(t *testing.T, keep int, logsBefore int64) {
+	t.Helper()
+	if n := f.count(t, "alerts", "public_id LIKE ?", "alt_old_done_%"); n != 0 {
+		t.Errorf("%d alerts resolved 40 days ago are left", n)
+	}
+	for prefix, want := range map[string]int64{"alt_new_done_%": 10, "alt_old_open_%": 10, "alt_old_ack_%": 10} {
+		if n := f.count(t, "alerts", "public_id LIKE ?", prefix); n != want {
+			t.Errorf("%s: %d alerts, want %d untouched", prefix, n, want)
+		}
+	}
+	if orphans := f.count(t, "alert_events", "alert_id NOT IN (SELECT id FROM alerts)"); orphans != 0 {
+		t.Errorf("%d timeline events of pruned alerts are left", orphans)
+	}
+	if n := f.count(t, "alert_events", "alert_id IN (SELECT id FROM alerts WHERE public_id NOT LIKE ?)", "alt_old_done_%"); n < 30 {
+		t.Errorf("timelines of kept alerts: %d events, want at least 30", n)
+	}
+	if n := f.count(t, "integration_logs", "integration_id = ?", f.quiet.ID); n != 5 {
+		t.Errorf("quiet integration: %d request-log rows, want its 5", n)
+	}
+	var kept []uint
+	f.db.Table("integration_logs").Where("integration_id = ?", f.busy.ID).Order("id").Pluck("id", &kept)
+	var newest []uint
+	f.db.Table("integration_logs").Where("integration_id = ?", f.busy.ID).Order("id DESC").Limit(keep).Pluck("id", &newest)
+	if len(kept) != keep || len(newest) != keep || kept[0] != newest[keep-1] {
+		t.Errorf("busy integration keeps %d rows from id %v, want the newest %d", len(kept), kept[:min(1, len(kept))], keep)
+	}
+	if max := f.count(t, "integration_logs", "integration_id = ?", f.busy.ID); max > logsBefore {
+		t.Errorf("request log grew: %d > %d", max, logsBefore)
+	}
+}
+
+func TestPruneKeepsWhatMatters(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			const oldDone, logs, keep = 1600, 1600, 100 // several batches of 500
+			db := webtest.OpenDB(t, url)
+			f := seedRetention(t, db, oldDone, logs)
+			ctx := context.Background()
+
+			// Intake goes on while pruning runs: the deletes go in small
+			// transactions, so requests are answered in between.
+			writer, err := models.NewWriter(db, models.WriterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer writer.Close()
+			stop := make(chan struct{})
+			var (
+				wg         sync.WaitGroup
+				mu         sync.Mutex
+				during     int
+				slowest    time.Duration
+				intakeErrs []string
+			)
+			pruning := true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select { // a steady stream, about 100 requests a second
+					case <-stop:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+					start := time.Now()
+					res, err := writer.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: f.live.PublicID,
+						Payload: &models.MattermostPayload{Text: "outage during pruning", PostID: fmt.Sprintf("during-%d", i)}, Body: "{}"})
+					took := time.Since(start)
+					mu.Lock()
+					if err != nil || res.Outcome != models.OutcomeAccepted {
+						intakeErrs = append(intakeErrs, fmt.Sprintf("%v %v", res.Outcome, err))
+					}
+					if pruning {
+						during++
+						slowest = max(slowest, took)
+					}
+					mu.Unlock()
+				}
+			}()
+
+			start := time.Now()
+			alerts, err := db.PruneResolvedAlerts(ctx, f.now.Add(-30*24*time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			logsBefore := f.count(t, "integration_logs", "integration_id = ?", f.busy.ID)
+			rows, err := db.PruneIntegrationLogs(ctx, keep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			mu.Lock()
+			pruning = false
+			n, slow := during, slowest
+			mu.Unlock()
+			close(stop)
+			wg.Wait()
+
+			if alerts != oldDone {
+				t.Errorf("pruned %d alerts, want %d", alerts, oldDone)
+			}
+			if rows < int64(logs-keep) { // and some of the live integration's
+				t.Errorf("pruned %d request-log rows, want at least %d", rows, logs-keep)
+			}
+			f.check(t, keep, logsBefore)
+			if len(intakeErrs) > 0 {
+				t.Errorf("intake failed while pruning: %v", intakeErrs[:min(3, len(intakeErrs))])
+			}
+			if n < 2 || slow > 2*time.Second {
+				t.Errorf("while pruning (%v): %d intake requests answered, slowest %v; want several, none stalled", took, n, slow)
+			}
+			t.Logf("%s: pruned %d alerts and %d log rows in %v; %d intake requests meanwhile, slowest %v", name, alerts, rows, took, n, slow)
+
+			// Pruning again finds nothing.
+			if a, err := db.PruneResolvedAlerts(ctx, f.now.Add(-30*24*time.Hour)); a != 0 || err != nil {
+				t.Errorf("second prune: %d alerts, %v", a, err)
+			}
+		})
+	}
+}
