@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
@@ -57,7 +58,8 @@ type WriterOptions struct {
 	// MaxBatch caps how many requests share one transaction.
 	MaxBatch int
 	// OnCommit, when set, is called after each committed batch that
-	// created or updated alerts, with the accounts concerned.
+	// created or updated alerts, with the accounts concerned. It runs on
+	// the writer's goroutine: the next batch waits for it.
 	OnCommit func(accountIDs []uint)
 }
 
@@ -66,6 +68,14 @@ type WriterOptions struct {
 // request is answered only after its transaction is committed (and, on
 // SQLite with synchronous=FULL, fsync'd). Under light traffic a batch is one
 // request and nothing waits; under load batches grow by themselves.
+//
+// The writer keeps one database connection of its own, with its statements
+// prepared once. A batch costs a handful of statements whatever its size:
+// one lookup of the open alerts for all its dedup keys, one multi-row insert
+// each for alerts, timeline events and request-log rows. Everything that
+// needs no database (titles, urgency words, ids) is done by the submitting
+// goroutine before it queues, so the one writer goroutine does only what
+// must be serialized.
 type Writer struct {
 	db       *DB
 	opts     WriterOptions
@@ -74,35 +84,61 @@ type Writer struct {
 	closed   bool
 	done     chan struct{}
 	limiters map[uint]*rate.Limiter // owned by the writer goroutine
-	stmts    map[string]*sql.Stmt
+	// conn and stmts are owned by the writer goroutine; conn is nil after
+	// a failed batch until the next one opens a fresh connection.
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
 }
 
 type intakeJob struct {
 	req    *IntakeRequest
+	prep   preparedRequest
+	integ  *intakeIntegration
+	alert  *batchAlert
 	result IntakeResult
 	done   chan struct{}
+}
+
+// preparedRequest is the part of a request's work that needs no database.
+type preparedRequest struct {
+	draft         AlertDraft // urgency "" when the text names none
+	alertPublicID string
+	source        string
+	contentType   string
+	logBody       string
 }
 
 var jobPool = sync.Pool{New: func() any { return &intakeJob{done: make(chan struct{}, 1)} }}
 
 // The writer's statements, with ? placeholders (rebound for PostgreSQL).
+// The multi-row ones are built per chunk size by rowsSQL.
 const (
 	sqlFindIntegration = `SELECT id, account_id, default_urgency, token, enabled, reply_in_channel, site_url FROM integrations WHERE public_id = ? AND deleted_at IS NULL`
+	sqlHasChannels     = `SELECT count(*) FROM notification_channels WHERE account_id = ? AND enabled = ?`
 	sqlFindOpenAlert   = `SELECT id, public_id, urgency, title FROM alerts WHERE integration_id = ? AND dedup_key = ? AND status <> 'resolved'`
-	sqlBumpDedup       = `UPDATE alerts SET dedup_count = dedup_count + 1 WHERE id = ?`
-	sqlInsertAlert     = `INSERT INTO alerts (public_id, account_id, integration_id, title, description, urgency, status, dedup_key, dedup_count, additional_data, raw_request, raw_content_type, created_at, acknowledged_by, resolved_by) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, 0, ?, ?, ?, ?, '', '') RETURNING id`
-	sqlInsertEvent     = `INSERT INTO alert_events (alert_id, kind, actor, created_at) VALUES (?, ?, '', ?)`
-	sqlInsertLog       = `INSERT INTO integration_logs (integration_id, created_at, source, outcome, status, message, alert_public_id, content_type, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlBumpDedup       = `UPDATE alerts SET dedup_count = dedup_count + ? WHERE id = ?`
+	// sqlFindOpenAlerts is followed by the dedup keys' placeholders.
+	sqlFindOpenAlerts = `SELECT id, public_id, urgency, title, dedup_key FROM alerts WHERE integration_id = ? AND status <> 'resolved' AND dedup_key IN `
+	// A concurrent writer (another instance on PostgreSQL) may have opened
+	// an alert with the same key since the lookup: such a row is skipped
+	// instead of failing the batch, and becomes a redelivery.
+	sqlInsertAlerts = `INSERT INTO alerts (public_id, account_id, integration_id, title, description, urgency, status, dedup_key, dedup_count, additional_data, raw_request, raw_content_type, created_at, acknowledged_by, resolved_by) VALUES `
+	rowInsertAlert  = `(?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, '', '')`
+	endInsertAlerts = ` ON CONFLICT (integration_id, dedup_key) WHERE status <> 'resolved' DO NOTHING RETURNING id, public_id`
+	sqlInsertEvents = `INSERT INTO alert_events (alert_id, kind, actor, created_at) VALUES `
+	rowInsertEvent  = `(?, ?, '', ?)`
+	sqlInsertLogs   = `INSERT INTO integration_logs (integration_id, created_at, source, outcome, status, message, alert_public_id, content_type, body) VALUES `
+	rowInsertLog    = `(?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
+
+// maxChunk is the most rows one multi-row statement carries; chunks are
+// powers of two so that few statements are ever prepared.
+const maxChunk = 128
 
 // NewWriter starts the intake writer. Close stops it.
 func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
-	}
-	sqlDB, err := db.DB.DB()
-	if err != nil {
-		return nil, err
 	}
 	w := &Writer{
 		db:       db,
@@ -110,18 +146,68 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		queue:    make(chan *intakeJob, 4*opts.MaxBatch),
 		done:     make(chan struct{}),
 		limiters: map[uint]*rate.Limiter{},
-		stmts:    map[string]*sql.Stmt{},
 	}
-	for _, q := range []string{sqlFindIntegration, sqlFindOpenAlert, sqlBumpDedup, sqlInsertAlert, sqlInsertEvent, sqlInsertLog, sqlEnqueue} {
-		st, err := sqlDB.Prepare(db.rebind(q))
-		if err != nil {
-			w.closeStmts()
-			return nil, fmt.Errorf("prepare %q: %w", q, err)
-		}
-		w.stmts[q] = st
+	if err := w.connect(context.Background()); err != nil {
+		return nil, err
 	}
 	go w.loop()
 	return w, nil
+}
+
+// connect takes the writer's own connection and prepares its fixed
+// statements on it.
+func (w *Writer) connect(ctx context.Context) error {
+	sqlDB, err := w.db.DB.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	if w.db.Dialect == "sqlite" {
+		// The writer touches the indexes' newest pages batch after batch:
+		// a bigger page cache keeps them in memory. Statement journals
+		// (a multi-row insert keeps one) stay in memory instead of a temp
+		// file created and deleted at every batch.
+		for _, p := range []string{`PRAGMA cache_size = -16000`, `PRAGMA temp_store = MEMORY`} {
+			if _, err := conn.ExecContext(ctx, p); err != nil {
+				conn.Close()
+				return err
+			}
+		}
+	}
+	w.conn, w.stmts = conn, map[string]*sql.Stmt{}
+	for _, q := range []string{sqlFindIntegration, sqlHasChannels, sqlFindOpenAlert, sqlBumpDedup, sqlEnqueue} {
+		if _, err := w.stmt(ctx, q); err != nil {
+			w.disconnect()
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// stmt returns the statement q prepared on the writer's connection.
+func (w *Writer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(ctx, w.db.rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = st
+	return st, nil
+}
+
+func (w *Writer) disconnect() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	if w.conn != nil {
+		w.conn.Close()
+	}
+	w.conn, w.stmts = nil, nil
 }
 
 // rebind turns ? placeholders into PostgreSQL's $1, $2…
@@ -142,24 +228,30 @@ func (d *DB) rebind(q string) string {
 	return b.String()
 }
 
+// rowsSQL is head followed by n copies of row, comma-separated, then tail.
+func rowsSQL(head, row string, n int, tail string) string {
+	return head + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + tail
+}
+
 // Submit queues req and waits until it is committed or refused. An error
 // means the request was not stored (shutdown, or the context ended while
 // queued); the caller answers with a temporary failure.
 func (w *Writer) Submit(ctx context.Context, req *IntakeRequest) (IntakeResult, error) {
 	job := jobPool.Get().(*intakeJob)
 	job.req = req
+	job.prep = prepare(req)
 	job.result = IntakeResult{}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		jobPool.Put(job)
+		w.release(job)
 		return IntakeResult{}, ErrWriterClosed
 	}
 	select {
 	case w.queue <- job:
 	case <-ctx.Done():
 		w.mu.RUnlock()
-		jobPool.Put(job)
+		w.release(job)
 		return IntakeResult{}, ctx.Err()
 	}
 	w.mu.RUnlock()
@@ -167,10 +259,58 @@ func (w *Writer) Submit(ctx context.Context, req *IntakeRequest) (IntakeResult, 
 	// client went away, so that the job is not reused while in flight.
 	<-job.done
 	res := job.result
-	job.req = nil
-	jobPool.Put(job)
+	w.release(job)
 	return res, nil
 }
+
+func (w *Writer) release(job *intakeJob) {
+	job.req, job.integ, job.alert, job.prep = nil, nil, nil, preparedRequest{}
+	jobPool.Put(job)
+}
+
+// prepare does the database-free part of a request's work.
+func prepare(req *IntakeRequest) preparedRequest {
+	p := preparedRequest{source: truncate(req.Source, 100), contentType: truncate(req.ContentType, 100), logBody: req.Body}
+	if len(p.logBody) > MaxLoggedBody {
+		p.logBody = truncate(p.logBody, MaxLoggedBody) + "\n… (cut: the request log keeps the first 16 KiB)"
+	}
+	if req.Refused == "" && req.Payload != nil {
+		// Urgency "" means the text names none: the integration's default
+		// applies, read in the batch's transaction like the site URL.
+		p.draft = req.Payload.Draft(&Integration{})
+		p.alertPublicID = newAlertID(time.Now())
+		if p.draft.DedupKey == "" {
+			p.draft.DedupKey = p.alertPublicID
+		}
+	}
+	return p
+}
+
+// newAlertID returns a new alert's public id: "alt_", the time in
+// milliseconds (10 base32 characters), then 80 random bits (16 characters).
+// Ids made later sort later, so the unique index on public ids grows at its
+// end instead of dirtying a random page for every alert written.
+func newAlertID(now time.Time) string {
+	var b [4 + 26]byte
+	copy(b[:], "alt_")
+	ms := uint64(now.UnixMilli())
+	for i := 13; i >= 4; i-- {
+		b[i] = idAlphabet[ms&31]
+		ms >>= 5
+	}
+	var random [10]byte
+	if _, err := rand.Read(random[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	idEncoding.Encode(b[14:], random[:])
+	return string(b[:])
+}
+
+const idAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+// Queued reports how many requests wait for the writer (not counting the
+// batch being written).
+func (w *Writer) Queued() int { return len(w.queue) }
 
 // Close stops taking requests, writes those already queued, and returns when
 // the last batch is committed.
@@ -182,17 +322,11 @@ func (w *Writer) Close() {
 	}
 	w.mu.Unlock()
 	<-w.done
-	w.closeStmts()
-}
-
-func (w *Writer) closeStmts() {
-	for _, st := range w.stmts {
-		st.Close()
-	}
 }
 
 func (w *Writer) loop() {
 	defer close(w.done)
+	defer w.disconnect()
 	batch := make([]*intakeJob, 0, w.opts.MaxBatch)
 	for {
 		job, ok := <-w.queue
@@ -221,6 +355,9 @@ func (w *Writer) loop() {
 func (w *Writer) commit(batch []*intakeJob) {
 	accounts, err := w.writeBatch(batch)
 	if err != nil {
+		// The connection may be what failed (PostgreSQL restarted): the
+		// next batch starts on a fresh one.
+		w.disconnect()
 		for _, j := range batch {
 			j.result = IntakeResult{Outcome: OutcomeFailed, Message: "Klaxon could not store the alert; try again"}
 		}
@@ -241,15 +378,33 @@ type intakeIntegration struct {
 	reply          bool
 	siteURL        string
 	found          bool
+	notify         bool // the account has enabled notification channels
+}
+
+// batchAlert is an open alert that a batch creates or redelivers to.
+type batchAlert struct {
+	id       uint
+	publicID string
+	urgency  Urgency
+	title    string
+	created  bool // created by this batch (by its job `creator`)
+	creator  *intakeJob
+	bumps    int // redeliveries in this batch
+}
+
+type alertKey struct {
+	integrationID uint
+	dedupKey      string
 }
 
 func (w *Writer) writeBatch(batch []*intakeJob) (accounts []uint, err error) {
 	ctx := context.Background()
-	sqlDB, err := w.db.DB.DB()
-	if err != nil {
-		return nil, err
+	if w.conn == nil {
+		if err := w.connect(ctx); err != nil {
+			return nil, err
+		}
 	}
-	tx, err := sqlDB.BeginTx(ctx, nil)
+	tx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -258,115 +413,320 @@ func (w *Writer) writeBatch(batch []*intakeJob) (accounts []uint, err error) {
 			tx.Rollback()
 		}
 	}()
-	st := func(q string) *sql.Stmt { return tx.StmtContext(ctx, w.stmts[q]) }
-	integrations := map[string]*intakeIntegration{}
 	now := time.Now().UTC()
-	for _, j := range batch {
-		req := j.req
-		integ, ok := integrations[req.IntegrationPublicID]
-		if !ok {
-			integ = &intakeIntegration{}
-			err := st(sqlFindIntegration).QueryRowContext(ctx, req.IntegrationPublicID).
-				Scan(&integ.id, &integ.accountID, &integ.defaultUrgency, &integ.token, &integ.enabled, &integ.reply, &integ.siteURL)
-			switch {
-			case err == nil:
-				integ.found = true
-			case !errors.Is(err, sql.ErrNoRows):
-				return nil, err
-			}
-			integrations[req.IntegrationPublicID] = integ
-		}
-		if !integ.found {
-			j.result = IntakeResult{Outcome: OutcomeUnknown, Message: "No integration has this URL. Copy the endpoint URL again from the integration's page in Klaxon."}
-			continue
-		}
-		res, touched, err := w.apply(ctx, st, integ, req, now)
-		if err != nil {
-			return nil, err
-		}
-		j.result = res
-		if touched && !containsUint(accounts, integ.accountID) {
-			accounts = append(accounts, integ.accountID)
-		}
-		body := req.Body
-		if len(body) > MaxLoggedBody {
-			body = body[:MaxLoggedBody] + "\n… (cut: the request log keeps the first 16 KiB)"
-		}
-		if _, err := st(sqlInsertLog).ExecContext(ctx, integ.id, now, truncate(req.Source, 100), res.Outcome, res.Outcome.Status(),
-			truncate(res.Message, 500), res.AlertPublicID, truncate(req.ContentType, 100), body); err != nil {
-			return nil, err
+	b := &batchWriter{w: w, tx: tx, ctx: ctx, now: now}
+	if err := b.decide(batch); err != nil {
+		return nil, err
+	}
+	if err := b.findOpen(); err != nil {
+		return nil, err
+	}
+	b.assign()
+	if err := b.insertAlerts(); err != nil {
+		return nil, err
+	}
+	if err := b.writeRest(batch); err != nil {
+		return nil, err
+	}
+	for _, j := range b.accepted {
+		if !containsUint(accounts, j.integ.accountID) {
+			accounts = append(accounts, j.integ.accountID)
 		}
 	}
 	return accounts, tx.Commit()
 }
 
-// apply decides one request against its integration and writes its alert.
-func (w *Writer) apply(ctx context.Context, st func(string) *sql.Stmt, integ *intakeIntegration, req *IntakeRequest, now time.Time) (res IntakeResult, touched bool, err error) {
+// batchWriter holds one batch's state inside its transaction.
+type batchWriter struct {
+	w        *Writer
+	tx       *sql.Tx
+	ctx      context.Context
+	now      time.Time
+	accepted []*intakeJob // jobs that make or redeliver an alert, in order
+	open     map[alertKey]*batchAlert
+	fresh    []*batchAlert // alerts to insert, in order
+}
+
+func (b *batchWriter) exec(q string, args ...any) error {
+	st, err := b.w.stmt(b.ctx, q)
+	if err != nil {
+		return err
+	}
+	_, err = b.tx.StmtContext(b.ctx, st).ExecContext(b.ctx, args...)
+	return err
+}
+
+func (b *batchWriter) query(q string, args ...any) (*sql.Rows, error) {
+	st, err := b.w.stmt(b.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return b.tx.StmtContext(b.ctx, st).QueryContext(b.ctx, args...)
+}
+
+func (b *batchWriter) queryRow(q string, args ...any) *sql.Row {
+	st, err := b.w.stmt(b.ctx, q)
+	if err != nil {
+		return b.tx.QueryRowContext(b.ctx, b.w.db.rebind(q), args...) // reports the same error
+	}
+	return b.tx.StmtContext(b.ctx, st).QueryRowContext(b.ctx, args...)
+}
+
+// decide reads each integration once, fresh inside the transaction (so an
+// Edit of its token or a Disable applies to the very next batch), and
+// refuses what must be refused.
+func (b *batchWriter) decide(batch []*intakeJob) error {
+	integrations := map[string]*intakeIntegration{}
+	notify := map[uint]bool{}
+	for _, j := range batch {
+		req := j.req
+		integ, ok := integrations[req.IntegrationPublicID]
+		if !ok {
+			integ = &intakeIntegration{}
+			err := b.queryRow(sqlFindIntegration, req.IntegrationPublicID).
+				Scan(&integ.id, &integ.accountID, &integ.defaultUrgency, &integ.token, &integ.enabled, &integ.reply, &integ.siteURL)
+			switch {
+			case err == nil:
+				integ.found = true
+				has, seen := notify[integ.accountID]
+				if !seen {
+					var n int
+					if err := b.queryRow(sqlHasChannels, integ.accountID, true).Scan(&n); err != nil {
+						return err
+					}
+					has = n > 0
+					notify[integ.accountID] = has
+				}
+				integ.notify = has
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+			integrations[req.IntegrationPublicID] = integ
+		}
+		j.integ = integ
+		if !integ.found {
+			j.result = IntakeResult{Outcome: OutcomeUnknown, Message: "No integration has this URL. Copy the endpoint URL again from the integration's page in Klaxon."}
+			continue
+		}
+		if res, refused := b.w.refuse(integ, req, b.now); refused {
+			j.result = res
+			continue
+		}
+		if j.prep.draft.Urgency == "" {
+			j.prep.draft.Urgency = integ.defaultUrgency
+		}
+		b.accepted = append(b.accepted, j)
+	}
+	return nil
+}
+
+// refuse decides whether req is turned away before it touches any alert.
+func (w *Writer) refuse(integ *intakeIntegration, req *IntakeRequest, now time.Time) (IntakeResult, bool) {
 	if req.Refused != "" {
-		return IntakeResult{Outcome: req.Refused, Message: req.Message}, false, nil
+		return IntakeResult{Outcome: req.Refused, Message: req.Message}, true
 	}
 	if !integ.enabled {
-		return IntakeResult{Outcome: OutcomeDisabled, Message: "This integration is disabled in Klaxon; enable it on its page to receive alerts again."}, false, nil
+		return IntakeResult{Outcome: OutcomeDisabled, Message: "This integration is disabled in Klaxon; enable it on its page to receive alerts again."}, true
 	}
 	if delay := w.limit(integ.id, now); delay > 0 {
-		return IntakeResult{Outcome: OutcomeRateLimited, Message: "Too many requests for this integration; slow down.", RetryAfter: delay}, false, nil
+		return IntakeResult{Outcome: OutcomeRateLimited, Message: "Too many requests for this integration; slow down.", RetryAfter: delay}, true
 	}
 	if integ.token != "" && subtle.ConstantTimeCompare([]byte(integ.token), []byte(req.Payload.Token)) != 1 {
 		msg := "The token does not match the one saved in Klaxon. Copy the token from the Mattermost outgoing webhook into the integration's Token field."
 		if req.Payload.Token == "" {
 			msg = "The request has no token, but this integration requires one."
 		}
-		return IntakeResult{Outcome: OutcomeBadToken, Message: msg}, false, nil
+		return IntakeResult{Outcome: OutcomeBadToken, Message: msg}, true
 	}
-	ig := Integration{DefaultUrgency: integ.defaultUrgency, SiteURL: integ.siteURL}
-	d := req.Payload.Draft(&ig)
-	res = IntakeResult{ReplyInChannel: integ.reply}
-	if d.DedupKey != "" {
-		var id uint
-		err := st(sqlFindOpenAlert).QueryRowContext(ctx, integ.id, d.DedupKey).Scan(&id, &res.AlertPublicID, &res.Urgency, &res.Title)
-		if err == nil {
-			if _, err := st(sqlBumpDedup).ExecContext(ctx, id); err != nil {
-				return res, false, err
-			}
-			if _, err := st(sqlInsertEvent).ExecContext(ctx, id, EventDeduplicated, now); err != nil {
-				return res, false, err
-			}
-			res.Outcome = OutcomeDeduplicated
-			res.Message = "Redelivery of an open alert; its count went up."
-			return res, true, nil
+	return IntakeResult{}, false
+}
+
+// findOpen loads the open alerts of the batch's dedup keys, per
+// integration, in chunks.
+func (b *batchWriter) findOpen() error {
+	b.open = make(map[alertKey]*batchAlert, len(b.accepted))
+	keys := map[uint][]string{}
+	var order []uint
+	seen := map[alertKey]bool{}
+	for _, j := range b.accepted {
+		k := alertKey{j.integ.id, j.prep.draft.DedupKey}
+		if seen[k] {
+			continue
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return res, false, err
+		seen[k] = true
+		if _, ok := keys[k.integrationID]; !ok {
+			order = append(order, k.integrationID)
+		}
+		keys[k.integrationID] = append(keys[k.integrationID], k.dedupKey)
+	}
+	for _, integID := range order {
+		list := keys[integID]
+		for len(list) > 0 {
+			n := chunkSize(len(list))
+			args := make([]any, 0, 1+n)
+			args = append(args, integID)
+			for i := range n {
+				args = append(args, list[min(i, len(list)-1)]) // pad with the last key
+			}
+			list = list[min(n, len(list)):]
+			rows, err := b.query(sqlFindOpenAlerts+"("+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+")", args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				a := &batchAlert{}
+				var key string
+				if err := rows.Scan(&a.id, &a.publicID, &a.urgency, &a.title, &key); err != nil {
+					rows.Close()
+					return err
+				}
+				b.open[alertKey{integID, key}] = a
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
 		}
 	}
-	res.AlertPublicID = newPublicID("alt_")
-	if d.DedupKey == "" {
-		d.DedupKey = res.AlertPublicID
+	return nil
+}
+
+// chunkSize is the largest power of two not above min(n, maxChunk).
+func chunkSize(n int) int {
+	c := 1
+	for c*2 <= n && c*2 <= maxChunk {
+		c *= 2
 	}
-	data, err := json.Marshal(d.Data)
-	if err != nil {
-		return res, false, err
+	return c
+}
+
+// assign makes each accepted job a new alert or a redelivery of an open
+// one, stored or created earlier in this batch.
+func (b *batchWriter) assign() {
+	for _, j := range b.accepted {
+		k := alertKey{j.integ.id, j.prep.draft.DedupKey}
+		if a, ok := b.open[k]; ok {
+			a.bumps++
+			j.alert = a
+			continue
+		}
+		a := &batchAlert{publicID: j.prep.alertPublicID, urgency: j.prep.draft.Urgency, title: j.prep.draft.Title, created: true, creator: j}
+		b.open[k] = a
+		b.fresh = append(b.fresh, a)
+		j.alert = a
 	}
-	var id uint
-	if err := st(sqlInsertAlert).QueryRowContext(ctx, res.AlertPublicID, integ.accountID, integ.id, d.Title, d.Description, d.Urgency,
-		d.DedupKey, string(data), req.Body, truncate(req.ContentType, 100), now).Scan(&id); err != nil {
-		return res, false, err
+}
+
+// insertAlerts inserts the batch's new alerts with multi-row statements.
+// A row skipped because another writer opened the same key meanwhile turns
+// into a redelivery of that alert.
+func (b *batchWriter) insertAlerts() error {
+	ids := make(map[string]uint, len(b.fresh))
+	for rest := b.fresh; len(rest) > 0; {
+		n := chunkSize(len(rest))
+		chunk := rest[:n]
+		rest = rest[n:]
+		args := make([]any, 0, n*12)
+		for _, a := range chunk {
+			j := a.creator
+			d := &j.prep.draft
+			ig := Integration{SiteURL: j.integ.siteURL}
+			d.Data.PostURL = ig.PostURL(d.Data.Team, d.Data.PostID)
+			data, err := json.Marshal(d.Data)
+			if err != nil {
+				return err
+			}
+			args = append(args, a.publicID, j.integ.accountID, j.integ.id, d.Title, d.Description, d.Urgency,
+				d.DedupKey, a.bumps, string(data), j.req.Body, j.prep.contentType, b.now)
+		}
+		rows, err := b.query(rowsSQL(sqlInsertAlerts, rowInsertAlert, n, endInsertAlerts), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id uint
+			var publicID string
+			if err := rows.Scan(&id, &publicID); err != nil {
+				rows.Close()
+				return err
+			}
+			ids[publicID] = id
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
 	}
-	if _, err := st(sqlInsertEvent).ExecContext(ctx, id, EventCreated, now); err != nil {
-		return res, false, err
+	for _, a := range b.fresh {
+		if id, ok := ids[a.publicID]; ok {
+			a.id = id
+			continue
+		}
+		j := a.creator
+		if err := b.queryRow(sqlFindOpenAlert, j.integ.id, j.prep.draft.DedupKey).Scan(&a.id, &a.publicID, &a.urgency, &a.title); err != nil {
+			return fmt.Errorf("alert %q was neither inserted nor found open: %w", j.prep.draft.DedupKey, err)
+		}
+		a.created, a.creator = false, nil
+		a.bumps++
 	}
-	repliedIn := ""
-	if integ.reply {
-		repliedIn = req.Payload.ChannelName
+	return nil
+}
+
+// writeRest bumps dedup counts, writes timeline events, notifications and
+// request-log rows, and fills in every job's result.
+func (b *batchWriter) writeRest(batch []*intakeJob) error {
+	var events []any
+	bumped := map[*batchAlert]bool{}
+	for _, j := range b.accepted {
+		a := j.alert
+		res := IntakeResult{ReplyInChannel: j.integ.reply, AlertPublicID: a.publicID, Urgency: a.urgency, Title: a.title}
+		if a.created && a.creator == j {
+			res.Outcome, res.Message = OutcomeAccepted, "Alert created."
+			events = append(events, a.id, EventCreated, b.now)
+			if j.integ.notify {
+				repliedIn := ""
+				if j.integ.reply {
+					repliedIn = j.req.Payload.ChannelName
+				}
+				if err := b.exec(sqlEnqueue, enqueueArgs(a.id, j.integ.accountID, j.integ.id, a.urgency, NotifyOpened, repliedIn, b.now)...); err != nil {
+					return err
+				}
+			}
+		} else {
+			res.Outcome, res.Message = OutcomeDeduplicated, "Redelivery of an open alert; its count went up."
+			events = append(events, a.id, EventDeduplicated, b.now)
+			if !a.created && !bumped[a] {
+				bumped[a] = true
+				if err := b.exec(sqlBumpDedup, a.bumps, a.id); err != nil {
+					return err
+				}
+			}
+		}
+		j.result = res
 	}
-	if _, err := st(sqlEnqueue).ExecContext(ctx, enqueueArgs(id, integ.accountID, integ.id, d.Urgency, NotifyOpened, repliedIn, now)...); err != nil {
-		return res, false, err
+	if err := b.insertMany(sqlInsertEvents, rowInsertEvent, 3, events); err != nil {
+		return err
 	}
-	res.Outcome = OutcomeAccepted
-	res.Urgency = d.Urgency
-	res.Title = d.Title
-	res.Message = "Alert created."
-	return res, true, nil
+	var logs []any
+	for _, j := range batch {
+		if j.integ == nil || !j.integ.found {
+			continue
+		}
+		res := &j.result
+		logs = append(logs, j.integ.id, b.now, j.prep.source, res.Outcome, res.Outcome.Status(),
+			truncate(res.Message, 500), res.AlertPublicID, j.prep.contentType, j.prep.logBody)
+	}
+	return b.insertMany(sqlInsertLogs, rowInsertLog, 9, logs)
+}
+
+// insertMany inserts rows of width values each from args, in chunks.
+func (b *batchWriter) insertMany(head, row string, width int, args []any) error {
+	for len(args) > 0 {
+		n := chunkSize(len(args) / width)
+		if err := b.exec(rowsSQL(head, row, n, ""), args[:n*width]...); err != nil {
+			return err
+		}
+		args = args[n*width:]
+	}
+	return nil
 }
 
 // limit takes one request from the integration's bucket and returns how long

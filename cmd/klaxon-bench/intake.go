@@ -1,0 +1,466 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"klaxon/models"
+)
+
+// Targets of the intake benchmark.
+const (
+	targetRatio  = 0.30
+	targetP99    = 50 * time.Millisecond
+	targetRSSMiB = 150
+)
+
+// benchIntake measures the ceiling and the intake endpoint of a real klaxon
+// process and checks the database against the answers. It reports whether
+// the checks passed.
+func benchIntake(ctx context.Context, o options, out io.Writer) (bool, error) {
+	dir, err := os.MkdirTemp("", "klaxon-bench-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+
+	fmt.Fprintln(out, "building klaxon (go build -tags sqlite_fts5)…")
+	bin := filepath.Join(dir, "klaxon")
+	if err := buildKlaxon(ctx, bin); err != nil {
+		return false, err
+	}
+
+	dbURL, dialect, cleanup, err := benchDatabase(ctx, dir, o.databaseURL)
+	if err != nil {
+		return false, err
+	}
+	defer cleanup()
+	integ, token, err := setupIntegration(ctx, dbURL)
+	if err != nil {
+		return false, err
+	}
+
+	child, err := startKlaxon(ctx, bin, dir, dbURL)
+	if err != nil {
+		return false, err
+	}
+	defer child.stop()
+
+	durability := "fsync'd commits (WAL, synchronous=FULL)"
+	if dialect == "postgres" {
+		durability = "PostgreSQL, synchronous_commit as configured on the server"
+	}
+	fmt.Fprintf(out, "\n== intake: klaxon pid %d on %s, %s\n", child.cmd.Process.Pid, dialect, durability)
+	fmt.Fprintf(out, "   %d keep-alive connections, %s warm-up then %s measured per endpoint; the load generator shares the machine\n", o.conns, o.warmup, o.duration)
+
+	ceiling, err := child.measure(ctx, "ceiling", "/bench/ceiling/"+integ, token, o)
+	if err != nil {
+		return false, err
+	}
+	ceiling.print(out, "ceiling", "POST /bench/ceiling/:id")
+	intake, err := child.measure(ctx, "intake", "/integration/"+integ, token, o)
+	if err != nil {
+		return false, err
+	}
+	intake.print(out, "intake", "POST /integration/:id")
+
+	// Stop klaxon gracefully before reading the database: what it answered
+	// 2xx must be there, and nothing else.
+	if err := child.stop(); err != nil {
+		return false, fmt.Errorf("stop klaxon: %w", err)
+	}
+	ok, err := checkStored(ctx, dbURL, intake, out)
+	if err != nil {
+		return false, err
+	}
+
+	ratio := intake.rps() / ceiling.rps()
+	p99 := percentiles(slicesClone(intake.latencies), 99)[0]
+	fmt.Fprintf(out, "targets: ratio %.2f ≥ %.2f %s; intake p99 %s ≤ %s %s; peak RSS %s ≤ %d MiB %s\n",
+		ratio, targetRatio, verdict(ratio >= targetRatio), ms(p99), ms(targetP99), verdict(p99 <= targetP99),
+		mib(max(intake.peakRSS, ceiling.peakRSS)), targetRSSMiB, verdict(max(intake.peakRSS, ceiling.peakRSS) <= targetRSSMiB<<20))
+	fmt.Fprintf(out, "intake/ceiling ratio: %.2f\n", ratio)
+	return ok, nil
+}
+
+func slicesClone(d []time.Duration) []time.Duration { return append([]time.Duration(nil), d...) }
+
+// buildKlaxon builds ./cmd/klaxon of the module the benchmark runs in.
+func buildKlaxon(ctx context.Context, bin string) error {
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "sqlite_fts5", "-o", bin, "./cmd/klaxon")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build klaxon: %w", err)
+	}
+	return nil
+}
+
+// benchDatabase returns a fresh database for the intake part: an SQLite file
+// in dir, or a new schema on the PostgreSQL server of baseURL.
+func benchDatabase(ctx context.Context, dir, baseURL string) (dbURL, dialect string, cleanup func(), err error) {
+	if baseURL == "" {
+		return "sqlite:" + filepath.Join(dir, "intake.db"), "sqlite", func() {}, nil
+	}
+	admin, err := models.Open(ctx, baseURL)
+	if err != nil {
+		return "", "", nil, err
+	}
+	schema := "bench_" + models.RandomToken(8)
+	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
+		admin.Close()
+		return "", "", nil, err
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		admin.Close()
+		return "", "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), "postgres", func() {
+		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Close()
+	}, nil
+}
+
+// setupIntegration creates a team and a Mattermost integration with a token,
+// as a user would, and returns the integration's public id and token.
+func setupIntegration(ctx context.Context, dbURL string) (id, token string, err error) {
+	db, err := models.Open(ctx, dbURL)
+	if err != nil {
+		return "", "", err
+	}
+	defer db.Close()
+	u, err := db.CreateAccount(ctx, models.SignUp{Team: "Bench", Email: "bench@example.com", Password: "bench-password", Confirm: "bench-password"})
+	if err != nil {
+		return "", "", err
+	}
+	token = "fsjg44c9ojduudat814ue9uf7y"
+	i, err := db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{
+		Name: "Mattermost #ops", DefaultUrgency: string(models.UrgencyMedium), Token: token, ReplyInChannel: true,
+		SiteURL: "https://chat.example.com",
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return i.PublicID, token, nil
+}
+
+// klaxonProcess is the klaxon under test.
+type klaxonProcess struct {
+	cmd     *exec.Cmd
+	base    string
+	logPath string
+	exited  chan struct{}
+	once    sync.Once
+	stopErr error
+}
+
+func startKlaxon(ctx context.Context, bin, dir, dbURL string) (*klaxonProcess, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	logPath := filepath.Join(dir, "klaxon.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, "-addr", addr, "-base-url", "http://"+addr, "-database", dbURL,
+		"-bench-endpoints", "-rate-limit", "0", "-log-keep", "1000000000")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KLAXON_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &klaxonProcess{cmd: cmd, base: "http://" + addr, logPath: logPath, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		select {
+		case <-p.exited:
+			return nil, fmt.Errorf("klaxon exited at start:\n%s", p.logTail())
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("klaxon did not answer /healthz within 30 s:\n%s", p.logTail())
+		}
+	}
+}
+
+// stop shuts klaxon down gracefully (SIGTERM) and waits for it.
+func (p *klaxonProcess) stop() error {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(60 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.exited
+			p.stopErr = errors.New("klaxon did not stop within 60 s of SIGTERM")
+		}
+		if p.stopErr == nil && !p.cmd.ProcessState.Success() {
+			p.stopErr = fmt.Errorf("klaxon exited with %v:\n%s", p.cmd.ProcessState, p.logTail())
+		}
+	})
+	return p.stopErr
+}
+
+func (p *klaxonProcess) logTail() string {
+	b, _ := os.ReadFile(p.logPath)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// loadResult is what one endpoint's run gave.
+type loadResult struct {
+	latencies []time.Duration // of the requests in the measured window
+	window    time.Duration
+	peakRSS   int64
+	// Over the whole run, warm-up included:
+	sent, created, dedup, transportErrors int
+	statuses                              map[int]int
+}
+
+func (r *loadResult) rps() float64 { return float64(len(r.latencies)) / r.window.Seconds() }
+
+func (r *loadResult) print(out io.Writer, name, route string) {
+	p := percentiles(slicesClone(r.latencies), 50, 95, 99)
+	fmt.Fprintf(out, "%-8s %-24s %8.0f req/s   p50 %s   p95 %s   p99 %s   peak RSS %s\n",
+		name, route, r.rps(), ms(p[0]), ms(p[1]), ms(p[2]), mib(r.peakRSS))
+}
+
+// measure drives path with o.conns keep-alive connections for the warm-up
+// and the measured window, and reads klaxon's peak RSS over that time.
+func (p *klaxonProcess) measure(ctx context.Context, name, path, token string, o options) (*loadResult, error) {
+	pid := p.cmd.Process.Pid
+	if err := resetPeakRSS(pid); err != nil {
+		return nil, fmt.Errorf("reset peak RSS: %w", err)
+	}
+	start := time.Now()
+	measureFrom := start.Add(o.warmup)
+	deadline := measureFrom.Add(o.duration)
+	results := make([]*workerResult, o.conns)
+	var wg sync.WaitGroup
+	for w := range o.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[w] = runWorker(ctx, p.base+path, token, w, measureFrom, deadline)
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case <-p.exited:
+		return nil, fmt.Errorf("klaxon exited during the %s run:\n%s", name, p.logTail())
+	default:
+	}
+	rss, err := peakRSS(pid)
+	if err != nil {
+		return nil, err
+	}
+	r := &loadResult{window: o.duration, peakRSS: rss, statuses: map[int]int{}}
+	for _, wr := range results {
+		r.latencies = append(r.latencies, wr.latencies...)
+		r.sent += wr.sent
+		r.created += wr.created
+		r.dedup += wr.dedup
+		r.transportErrors += wr.transportErrors
+		for s, n := range wr.statuses {
+			r.statuses[s] += n
+		}
+	}
+	if r.transportErrors > 0 && len(r.latencies) == 0 {
+		return nil, fmt.Errorf("%s: every request failed (%d errors, first: %v)", name, r.transportErrors, firstErr(results))
+	}
+	return r, nil
+}
+
+func firstErr(rs []*workerResult) error {
+	for _, r := range rs {
+		if r.firstErr != nil {
+			return r.firstErr
+		}
+	}
+	return nil
+}
+
+type workerResult struct {
+	latencies                             []time.Duration
+	sent, created, dedup, transportErrors int
+	statuses                              map[int]int
+	firstErr                              error
+}
+
+// runWorker sends requests one after another on its own keep-alive
+// connection until deadline. About one request in ten redelivers a post
+// this worker already had accepted.
+func runWorker(ctx context.Context, target, token string, worker int, measureFrom, deadline time.Time) *workerResult {
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true, IdleConnTimeout: time.Minute,
+	}}
+	defer client.CloseIdleConnections()
+	r := &workerResult{statuses: map[int]int{}, latencies: make([]time.Duration, 0, 1<<14)}
+	rng := rand.New(rand.NewPCG(uint64(worker), 42))
+	var accepted []int // sequence numbers of posts that made a new alert
+	buf := make([]byte, 0, 1024)
+	respBuf := make([]byte, 4096)
+	for seq := 0; ctx.Err() == nil; seq++ {
+		post, redelivery := seq, false
+		if len(accepted) > 0 && rng.IntN(10) == 0 {
+			post, redelivery = accepted[max(0, len(accepted)-1000)+rng.IntN(min(len(accepted), 1000))], true
+		}
+		buf = mattermostBody(buf[:0], token, worker, post)
+		t0 := time.Now()
+		if !t0.Before(deadline) {
+			break
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(buf))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", "Mattermost-Bot/1.1")
+		req.Header.Set("Accept", "application/json")
+		r.sent++
+		resp, err := client.Do(req)
+		if err != nil {
+			r.transportErrors++
+			if r.firstErr == nil {
+				r.firstErr = err
+			}
+			continue
+		}
+		n, _ := io.ReadFull(resp.Body, respBuf)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		t1 := time.Now()
+		r.statuses[resp.StatusCode]++
+		if !t0.Before(measureFrom) && !t1.After(deadline) {
+			r.latencies = append(r.latencies, t1.Sub(t0))
+		}
+		if resp.StatusCode != http.StatusOK {
+			continue
+		}
+		switch {
+		case bytes.Contains(respBuf[:n], []byte(`"deduplicated":true`)):
+			r.dedup++
+		case bytes.Contains(respBuf[:n], []byte(`"deduplicated":false`)):
+			r.created++
+			if !redelivery {
+				accepted = append(accepted, post)
+			}
+		}
+	}
+	return r
+}
+
+// Words for alert texts: urgency words in several spellings, and none (the
+// integration's default) for a third of them.
+var (
+	benchUrgencies = []string{"critical", "sev-2", "p3", "low", "high", "sev1", "medium", "", "", "", "P2", "SEV-4"}
+	benchServices  = []string{"checkout", "payments", "postgres", "redis", "search", "auth", "gateway", "billing", "kafka", "cdn"}
+	benchSymptoms  = []string{"latency above 2s", "returning 502s", "disk 91% full", "not responding", "error rate 12%", "certificate expires in 5 days", "replication lag 40s", "OOM killed"}
+)
+
+// mattermostBody appends the JSON body Mattermost would send for post number
+// post of worker.
+func mattermostBody(b []byte, token string, worker, post int) []byte {
+	h := uint64(worker)*1_000_003 + uint64(post)*7_919
+	text := "alert " + benchUrgencies[h%uint64(len(benchUrgencies))] + " " + benchServices[(h/13)%uint64(len(benchServices))] + " " +
+		benchSymptoms[(h/131)%uint64(len(benchSymptoms))] + " on host-" + strconv.Itoa(int(h%97))
+	b = append(b, `{"token":"`...)
+	b = append(b, token...)
+	b = append(b, `","team_id":"iom8hs1izbda7nbg1497g6985r","team_domain":"alerts","channel_id":"n15qytbp638eb8iqwtfx6ex9ga","channel_name":"ops","timestamp":`...)
+	b = strconv.AppendInt(b, 1795835143814+int64(post), 10)
+	b = append(b, `,"user_id":"98hybztiaf855p8mshg3fg59th","user_name":"oncall","post_id":"`...)
+	b = append(b, postID(worker, post)...)
+	b = append(b, `","text":`...)
+	b = strconv.AppendQuote(b, text)
+	b = append(b, `,"trigger_word":"alert","file_ids":""}`...)
+	return b
+}
+
+// postID is a 26-character Mattermost-like id, unique per worker and post.
+func postID(worker, post int) string {
+	s := strconv.Itoa(worker) + "x" + strconv.Itoa(post)
+	return strings.Repeat("0", 26-len(s)) + s
+}
+
+// checkStored compares the database with what the intake run answered:
+// one alert per new-alert answer, one dedup count per redelivery answer,
+// one timeline event each, and one request-log row per request.
+func checkStored(ctx context.Context, dbURL string, r *loadResult, out io.Writer) (bool, error) {
+	db, err := models.Open(ctx, dbURL)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	var s struct {
+		Alerts, DedupSum, Keys, Events, Logs int
+	}
+	if err := db.Raw(`SELECT
+		(SELECT count(*) FROM alerts) AS alerts,
+		(SELECT coalesce(sum(dedup_count), 0) FROM alerts) AS dedup_sum,
+		(SELECT count(DISTINCT dedup_key) FROM alerts) AS keys,
+		(SELECT count(*) FROM alert_events) AS events,
+		(SELECT count(*) FROM integration_logs) AS logs`).Scan(&s).Error; err != nil {
+		return false, err
+	}
+	non2xx := 0
+	var codes []string
+	for code, n := range r.statuses {
+		if code != http.StatusOK {
+			non2xx += n
+			codes = append(codes, fmt.Sprintf("%d×%d", n, code))
+		}
+	}
+	answered := r.sent - r.transportErrors
+	ok := s.Alerts == r.created && s.Keys == s.Alerts && s.DedupSum == r.dedup && s.Events == r.created+r.dedup &&
+		non2xx == 0 && r.transportErrors == 0 && s.Logs >= answered && s.Logs <= r.sent
+	fmt.Fprintf(out, "check: %d alerts stored = %d new-alert answers, %d distinct keys; dedup counts sum %d = %d redelivery answers; %d timeline events; %d request-log rows for %d requests; non-2xx %d %v; transport errors %d: %s\n",
+		s.Alerts, r.created, s.Keys, s.DedupSum, r.dedup, s.Events, s.Logs, r.sent, non2xx, codes, r.transportErrors, verdict(ok))
+	return ok, nil
+}

@@ -1,0 +1,92 @@
+// Command klaxon-bench is Klaxon's own benchmark, run by `make bench`.
+//
+// In one run it measures
+//   - intake: a real klaxon binary, started on a fresh database, under 64
+//     keep-alive connections: first the ceiling endpoint (same Echo stack,
+//     reads the body, stores nothing), then the real intake endpoint with
+//     Mattermost JSON payloads; it prints requests/s, latency percentiles and
+//     peak resident memory, checks the database against the answers, and
+//     ends with "intake/ceiling ratio: X.XX";
+//   - the alert list: it seeds 1,000,000 alerts (and 1,000) into fresh SQLite
+//     files and times list pages, a filtered list, a deep page and a text
+//     search through the real router.
+//
+// KLAXON_BENCH_DATABASE_URL=postgres://… runs the intake part on PostgreSQL
+// (in a schema of its own, dropped afterwards).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// options are the benchmark's knobs; the defaults are the issue's targets.
+type options struct {
+	duration, warmup time.Duration
+	conns            int
+	alerts           int
+	small            int
+	requests         int
+	skipIntake       bool
+	skipList         bool
+	databaseURL      string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "klaxon-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("klaxon-bench", flag.ContinueOnError)
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each intake measurement lasts (after the warm-up)")
+	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "warm-up before each intake measurement")
+	fs.IntVar(&o.conns, "conns", 64, "concurrent keep-alive connections")
+	fs.IntVar(&o.alerts, "alerts", 1_000_000, "alerts seeded for the large alert-list measurement")
+	fs.IntVar(&o.small, "small-alerts", 1_000, "alerts seeded for the small alert-list measurement")
+	fs.IntVar(&o.requests, "requests", 200, "requests timed per alert-list case")
+	fs.BoolVar(&o.skipIntake, "skip-intake", false, "skip the intake part")
+	fs.BoolVar(&o.skipList, "skip-list", false, "skip the alert-list part")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.databaseURL = getenv("KLAXON_BENCH_DATABASE_URL")
+	ok := true
+	if !o.skipIntake {
+		pass, err := benchIntake(ctx, o, stdout)
+		if err != nil {
+			return fmt.Errorf("intake: %w", err)
+		}
+		ok = ok && pass
+	}
+	if !o.skipList {
+		pass, err := benchAlertList(ctx, o, stdout)
+		if err != nil {
+			return fmt.Errorf("alert list: %w", err)
+		}
+		ok = ok && pass
+	}
+	if !ok {
+		return fmt.Errorf("some checks or targets failed (marked FAIL above)")
+	}
+	return nil
+}
+
+// verdict marks a measured figure against its target.
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAIL"
+}
