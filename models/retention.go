@@ -12,18 +12,7 @@ const pruneBatch = 500
 // PruneResolvedAlerts deletes alerts resolved before cutoff, with their
 // timelines, a batch at a time. It returns how many it deleted.
 func (d *DB) PruneResolvedAlerts(ctx context.Context, cutoff time.Time) (int64, error) {
-	var total int64
-	for {
-		res := d.WithContext(ctx).Exec(`DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE status = 'resolved' AND resolved_at < ? LIMIT ?)`, cutoff.UTC(), pruneBatch)
-		if res.Error != nil {
-			return total, res.Error
-		}
-		total += res.RowsAffected
-		if res.RowsAffected < pruneBatch || ctx.Err() != nil {
-			return total, ctx.Err()
-		}
-		time.Sleep(10 * time.Millisecond) // let intake in between batches
-	}
+	return d.deleteInBatches(ctx, `DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE status = 'resolved' AND resolved_at < ? LIMIT ?)`, cutoff.UTC())
 }
 
 // PruneIntegrationLogs keeps the newest keep request-log rows of every
@@ -33,27 +22,67 @@ func (d *DB) PruneIntegrationLogs(ctx context.Context, keep int) (int64, error) 
 	if err := d.WithContext(ctx).Unscoped().Model(&Integration{}).Pluck("id", &ids).Error; err != nil {
 		return 0, err
 	}
+	return d.keepNewest(ctx, "integration_logs", "integration_id", ids, keep)
+}
+
+// PruneDeliveries keeps the newest keep delivery-log rows of every
+// notification channel.
+func (d *DB) PruneDeliveries(ctx context.Context, keep int) (int64, error) {
+	var ids []uint
+	if err := d.WithContext(ctx).Model(&NotificationChannel{}).Pluck("id", &ids).Error; err != nil {
+		return 0, err
+	}
+	return d.keepNewest(ctx, "deliveries", "channel_id", ids, keep)
+}
+
+// keepNewest deletes, for each parent, the rows of table beyond the newest
+// keep (by id), a batch at a time. table and column are Klaxon's own names.
+func (d *DB) keepNewest(ctx context.Context, table, column string, parents []uint, keep int) (int64, error) {
 	var total int64
-	for _, id := range ids {
+	for _, id := range parents {
 		var edge []uint
-		if err := d.WithContext(ctx).Model(&IntegrationLog{}).Where("integration_id = ?", id).
+		if err := d.WithContext(ctx).Table(table).Where(column+" = ?", id).
 			Order("id DESC").Offset(keep-1).Limit(1).Pluck("id", &edge).Error; err != nil {
 			return total, err
 		}
 		if len(edge) == 0 {
 			continue
 		}
-		for {
-			res := d.WithContext(ctx).Exec(`DELETE FROM integration_logs WHERE id IN (SELECT id FROM integration_logs WHERE integration_id = ? AND id < ? LIMIT ?)`, id, edge[0], pruneBatch)
-			if res.Error != nil {
-				return total, res.Error
-			}
-			total += res.RowsAffected
-			if res.RowsAffected < pruneBatch || ctx.Err() != nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
+		n, err := d.deleteInBatches(ctx, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM `+table+` WHERE `+column+` = ? AND id < ? LIMIT ?)`, id, edge[0])
+		total += n
+		if err != nil {
+			return total, err
 		}
 	}
 	return total, ctx.Err()
+}
+
+// PruneOutbox deletes posts that are done (delivered or given up) since
+// before cutoff, and posts whose alert no longer exists.
+func (d *DB) PruneOutbox(ctx context.Context, cutoff time.Time) (int64, error) {
+	done, err := d.deleteInBatches(ctx, `DELETE FROM outbox_items WHERE id IN (SELECT id FROM outbox_items WHERE state <> 'pending' AND next_attempt_at < ? LIMIT ?)`, cutoff.UTC())
+	if err != nil {
+		return done, err
+	}
+	orphans, err := d.deleteInBatches(ctx, `DELETE FROM outbox_items WHERE id IN (SELECT o.id FROM outbox_items o WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.id = o.alert_id) LIMIT ?)`)
+	return done + orphans, err
+}
+
+// deleteInBatches runs a DELETE whose last argument is the batch size until
+// it deletes less than a batch, pausing between batches so that intake gets
+// the write lock.
+func (d *DB) deleteInBatches(ctx context.Context, query string, args ...any) (int64, error) {
+	var total int64
+	args = append(args, pruneBatch)
+	for {
+		res := d.WithContext(ctx).Exec(query, args...)
+		if res.Error != nil {
+			return total, res.Error
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < pruneBatch || ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -204,3 +204,71 @@ func TestPruneKeepsWhatMatters(t *testing.T) {
 		})
 	}
 }
+
+// The notification side is bounded too: each channel keeps its newest
+// delivery-log rows, and finished or orphaned outbox items go.
+func TestPruneDeliveriesAndOutbox(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			db := webtest.OpenDB(t, url)
+			f := seedRetention(t, db, 10, 0)
+			ctx := context.Background()
+			var accountID uint
+			db.Table("integrations").Where("id = ?", f.busy.ID).Pluck("account_id", &accountID)
+			chans := make([]*models.NotificationChannel, 2)
+			for i := range chans {
+				c, err := db.CreateChannel(ctx, accountID, models.ChannelInput{Name: fmt.Sprint("c", i), WebhookURL: "http://127.0.0.1:9/hook", Events: []string{"opened"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				chans[i] = c
+			}
+			for i := 0; i < 700; i++ {
+				for _, c := range chans[:1+i%2] {
+					if err := db.Create(&models.Delivery{ChannelID: c.ID, Event: "opened", Attempt: 1, Status: 200, CreatedAt: f.now}).Error; err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var openID, oldDoneID uint
+			db.Table("alerts").Where("public_id = ?", "alt_old_open_1").Pluck("id", &openID)
+			db.Table("alerts").Where("public_id = ?", "alt_old_done_1").Pluck("id", &oldDoneID)
+			items := []models.OutboxItem{
+				{ChannelID: chans[0].ID, AlertID: openID, Event: "opened", State: models.OutboxPending, NextAttemptAt: f.now.AddDate(0, 0, -30)},   // pending: kept however old
+				{ChannelID: chans[0].ID, AlertID: openID, Event: "opened", State: models.OutboxDelivered, NextAttemptAt: f.now.AddDate(0, 0, -1)},  // recent: kept
+				{ChannelID: chans[0].ID, AlertID: openID, Event: "opened", State: models.OutboxDelivered, NextAttemptAt: f.now.AddDate(0, 0, -10)}, // old and done: pruned
+				{ChannelID: chans[0].ID, AlertID: openID, Event: "opened", State: models.OutboxFailed, NextAttemptAt: f.now.AddDate(0, 0, -10)},    // old and given up: pruned
+				{ChannelID: chans[0].ID, AlertID: oldDoneID, Event: "resolved", State: models.OutboxPending, NextAttemptAt: f.now},                 // its alert is pruned below
+			}
+			for i := range items {
+				items[i].CreatedAt = f.now
+				if err := db.Create(&items[i]).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.PruneResolvedAlerts(ctx, f.now.AddDate(0, 0, -30)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.PruneDeliveries(ctx, 100); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.PruneOutbox(ctx, f.now.AddDate(0, 0, -7)); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range chans {
+				var ids []uint
+				db.Table("deliveries").Where("channel_id = ?", c.ID).Order("id DESC").Pluck("id", &ids)
+				var newest uint
+				db.Table("deliveries").Where("channel_id = ?", c.ID).Select("max(id)").Scan(&newest)
+				if len(ids) != 100 || ids[0] != newest {
+					t.Errorf("channel %s keeps %d delivery rows, want its newest 100", c.Name, len(ids))
+				}
+			}
+			var left []uint
+			db.Table("outbox_items").Order("id").Pluck("id", &left)
+			if len(left) != 2 || left[0] != items[0].ID || left[1] != items[1].ID {
+				t.Errorf("outbox items left %v, want %v and %v", left, items[0].ID, items[1].ID)
+			}
+		})
+	}
+}

@@ -28,20 +28,31 @@ func runMaintenance(ctx context.Context, db *models.DB, cfg Config, log *slog.Lo
 }
 
 func maintain(ctx context.Context, db *models.DB, cfg Config, log *slog.Logger) {
-	if err := db.PruneSessions(ctx, cfg.SessionIdle); err != nil && ctx.Err() == nil {
-		log.Warn("prune sessions", "err", err)
+	now := time.Now()
+	jobs := []struct {
+		what string
+		run  func() (int64, error)
+	}{
+		{"expired sessions", func() (int64, error) { return 0, db.PruneSessions(ctx, cfg.SessionIdle) }},
+		{"request-log rows", func() (int64, error) { return db.PruneIntegrationLogs(ctx, cfg.LogKeep) }},
+		{"delivery-log rows", func() (int64, error) { return db.PruneDeliveries(ctx, cfg.LogKeep) }},
+		{"resolved alerts", func() (int64, error) {
+			if cfg.RetentionDays <= 0 {
+				return 0, nil
+			}
+			return db.PruneResolvedAlerts(ctx, now.AddDate(0, 0, -cfg.RetentionDays))
+		}},
+		{"finished outbox items", func() (int64, error) { return db.PruneOutbox(ctx, now.AddDate(0, 0, -7)) }},
 	}
-	if n, err := db.PruneIntegrationLogs(ctx, cfg.LogKeep); err != nil && ctx.Err() == nil {
-		log.Warn("prune request logs", "err", err)
-	} else if n > 0 {
-		log.Info("pruned request logs", "rows", n)
-	}
-	if cfg.RetentionDays > 0 {
-		cutoff := time.Now().AddDate(0, 0, -cfg.RetentionDays)
-		if n, err := db.PruneResolvedAlerts(ctx, cutoff); err != nil && ctx.Err() == nil {
-			log.Warn("prune resolved alerts", "err", err)
-		} else if n > 0 {
-			log.Info("pruned resolved alerts", "alerts", n)
+	for _, j := range jobs {
+		n, err := j.run()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Warn("prune "+j.what, "err", err)
+		case n > 0:
+			log.Info("pruned "+j.what, "rows", n)
 		}
 	}
 }
