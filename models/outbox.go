@@ -121,6 +121,8 @@ func (d *DB) OutboxTarget(ctx context.Context, item *OutboxItem) (*NotificationC
 func (d *DB) FinishAttempt(ctx context.Context, item *OutboxItem, del Delivery, state string, retryAt time.Time) error {
 	return d.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		del.CreatedAt = time.Now().UTC()
+		del.Excerpt = truncate(CleanText(del.Excerpt), 500)
+		del.Error = truncate(CleanText(del.Error), 500)
 		if err := tx.Create(&del).Error; err != nil {
 			return err
 		}
@@ -129,7 +131,7 @@ func (d *DB) FinishAttempt(ctx context.Context, item *OutboxItem, del Delivery, 
 		}
 		return tx.Model(&OutboxItem{}).Where("id = ?", item.ID).Updates(map[string]any{
 			"state": state, "attempts": del.Attempt, "next_attempt_at": retryAt.UTC(),
-			"claimed_until": nil, "last_error": truncate(del.Error, 500),
+			"claimed_until": nil, "last_error": del.Error,
 		}).Error
 	})
 }

@@ -282,7 +282,7 @@ func TestNotificationWorkerRestart(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for run := 0; run < 2; run++ {
-		worker := notify.NewWorker(db, "http://klaxon.test", log)
+		worker := notify.NewWorker(db, "http://klaxon.test", log, true)
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { worker.Run(runCtx); close(done) }()

@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 
 	"klaxon/models"
 )
@@ -103,11 +106,12 @@ type Worker struct {
 }
 
 // NewWorker returns a worker with sensible defaults: 10 s timeout per post,
-// 8 tries, backoff 2 s, 4 s, 8 s… capped at 10 minutes.
-func NewWorker(db *models.DB, baseURL string, log *slog.Logger) *Worker {
+// 8 tries, backoff 2 s, 4 s, 8 s… capped at 10 minutes. allowLoopback lets
+// webhooks point at this machine (see NewClient).
+func NewWorker(db *models.DB, baseURL string, log *slog.Logger, allowLoopback bool) *Worker {
 	return &Worker{
 		DB: db, BaseURL: baseURL, Log: log,
-		Client:      &http.Client{Timeout: 10 * time.Second},
+		Client:      NewClient(allowLoopback),
 		Poll:        2 * time.Second,
 		MaxAttempts: 8,
 		Backoff: func(attempt int) time.Duration {
@@ -175,9 +179,14 @@ func (w *Worker) deliver(item *models.OutboxItem) {
 		return
 	}
 	ch, alert, err := w.DB.OutboxTarget(ctx, item)
-	if err != nil {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
 		// The alert or channel is gone: nothing to post, ever.
-		w.DB.FinishAttempt(ctx, item, models.Delivery{ChannelID: item.ChannelID, OutboxID: item.ID, Event: item.Event, Attempt: item.Attempts + 1, Error: "nothing to post: " + err.Error()}, models.OutboxFailed, now)
+		w.record(ctx, item, models.Delivery{ChannelID: item.ChannelID, OutboxID: item.ID, Event: item.Event, Attempt: item.Attempts + 1, Error: "nothing to post: the alert or the channel was deleted"}, models.OutboxFailed, now)
+		return
+	}
+	if err != nil {
+		// A passing database error: the claim runs out and it is tried again.
+		w.Log.Warn("notify: load outbox item", "err", err, "item", item.ID)
 		return
 	}
 	del := w.Post(ctx, ch, alert, item.Event)
@@ -193,10 +202,22 @@ func (w *Worker) deliver(item *models.OutboxItem) {
 	default:
 		state, retryAt = models.OutboxPending, now.Add(w.Backoff(del.Attempt))
 	}
-	if err := w.DB.FinishAttempt(ctx, item, del, state, retryAt); err != nil {
-		w.Log.Error("notify: record attempt", "err", err, "channel", ch.PublicID)
-	}
+	w.record(ctx, item, del, state, retryAt)
 	w.Log.Info("notify: posted", "channel", ch.PublicID, "alert", alert.PublicID, "event", item.Event, "status", del.Status, "attempt", del.Attempt, "state", state)
+}
+
+// record stores an attempt. Should that fail, the item still moves on, so
+// that a post is never repeated because its log row could not be written.
+func (w *Worker) record(ctx context.Context, item *models.OutboxItem, del models.Delivery, state string, retryAt time.Time) {
+	err := w.DB.FinishAttempt(ctx, item, del, state, retryAt)
+	if err == nil {
+		return
+	}
+	w.Log.Error("notify: record attempt", "err", err, "item", item.ID)
+	del.Excerpt, del.Error = "", "(the attempt could not be logged)"
+	if err := w.DB.FinishAttempt(ctx, item, del, state, retryAt); err != nil {
+		w.Log.Error("notify: record attempt without details", "err", err, "item", item.ID)
+	}
 }
 
 // Post sends one alert event to ch and describes what happened. It does not
@@ -221,10 +242,31 @@ func (w *Worker) Post(ctx context.Context, ch *models.NotificationChannel, a *mo
 		return del
 	}
 	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
 	del.Status = resp.StatusCode
-	del.Excerpt = strings.ToValidUTF8(string(excerpt), "?")
+	del.Excerpt = excerpt(resp)
 	return del
+}
+
+// excerpt keeps the start of a short text answer (Mattermost answers "ok",
+// or a JSON error), and only describes anything else, so that a webhook
+// URL cannot be used to read other services' pages.
+func excerpt(resp *http.Response) string {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 201))
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if (mt == "text/plain" || mt == "application/json") && len(body) <= 200 {
+		return models.CleanText(string(body))
+	}
+	if len(body) > 200 {
+		return fmt.Sprintf("(a %s answer of more than 200 bytes, not shown)", orUnknown(mt))
+	}
+	return fmt.Sprintf("(a %s answer of %d bytes, not shown)", orUnknown(mt), len(body))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "untyped"
+	}
+	return s
 }
 
 // redactURLError keeps the webhook's secret path out of logs and pages.

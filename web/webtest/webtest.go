@@ -112,6 +112,7 @@ func Start(tb testing.TB, options ...func(*web.Config)) *Server {
 		tb.Fatalf("config: %v", err)
 	}
 	cfg.Addr = ln.Addr().String()
+	cfg.WebhookAllowLoopback = true // the tests' fake Mattermost listens on loopback
 	for _, o := range options {
 		o(&cfg)
 	}
