@@ -116,7 +116,7 @@ func (h *Handler) LoginPage(c echo.Context) error {
 func (h *Handler) Login(c echo.Context) error {
 	email := models.NormalizeEmail(c.FormValue("email"))
 	next := localPath(c.FormValue("next"))
-	if wait := h.Throttle.Blocked(email, c.RealIP()); wait > 0 {
+	if wait := h.Throttle.Attempt(email, c.RealIP()); wait > 0 {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds(wait))
 		open, _ := h.signupAllowed(c)
 		errs := views.FormErrors{"form": "Too many failed log-ins. Wait " + humanDuration(wait) + " and try again."}
@@ -124,7 +124,6 @@ func (h *Handler) Login(c echo.Context) error {
 	}
 	u, err := h.DB.Authenticate(c.Request().Context(), email, c.FormValue("password"))
 	if errors.Is(err, models.ErrNotFound) {
-		h.Throttle.Fail(email, c.RealIP())
 		h.Logger(c).Info("log-in failed", "ip", c.RealIP())
 		open, _ := h.signupAllowed(c)
 		errs := views.FormErrors{"form": "That email and password do not match an account."}
@@ -133,7 +132,7 @@ func (h *Handler) Login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.Throttle.Succeed(email)
+	h.Throttle.Succeed(email, c.RealIP())
 	if err := h.Sessions.Login(c, u); err != nil {
 		return err
 	}

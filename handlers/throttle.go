@@ -44,8 +44,11 @@ func (t *Throttle) recent(key string, now time.Time) []time.Time {
 	return list
 }
 
-// Blocked returns how long to wait before trying again, or 0.
-func (t *Throttle) Blocked(email, ip string) time.Duration {
+// Attempt counts a log-in attempt for email from ip before the password is
+// checked, so that parallel guesses cannot slip past the limit. It returns
+// how long to wait when the limit is reached (nothing is counted then), or
+// 0. A good password takes the attempt back with Succeed.
+func (t *Throttle) Attempt(email, ip string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -55,27 +58,38 @@ func (t *Throttle) Blocked(email, ip string) time.Duration {
 			wait = max(wait, t.Window-now.Sub(list[len(list)-t.MaxFailures]))
 		}
 	}
-	return wait
-}
-
-// Fail records a failed log-in.
-func (t *Throttle) Fail(email, ip string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	if len(t.failures) > 100_000 { // bound memory under a spray of addresses
-		t.failures = map[string][]time.Time{}
+	if wait > 0 {
+		return wait
+	}
+	if len(t.failures) > 100_000 {
+		t.sweep(now)
 	}
 	for _, k := range t.keys(email, ip) {
 		t.failures[k] = append(t.recent(k, now), now)
 	}
+	return 0
 }
 
-// Succeed forgets the failures for email after a good log-in.
-func (t *Throttle) Succeed(email string) {
+// Succeed forgets the failures for email and takes this attempt back from
+// the address.
+func (t *Throttle) Succeed(email, ip string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.failures, "email:"+email)
+	if list := t.failures["ip:"+ip]; len(list) > 0 {
+		t.failures["ip:"+ip] = list[:len(list)-1]
+	}
+}
+
+// sweep drops expired entries; if the table is still full of live ones (a
+// spray of addresses), it starts over rather than grow without bound.
+func (t *Throttle) sweep(now time.Time) {
+	for k := range t.failures {
+		t.recent(k, now)
+	}
+	if len(t.failures) > 100_000 {
+		t.failures = map[string][]time.Time{}
+	}
 }
 
 func retryAfterSeconds(d time.Duration) string {
