@@ -302,19 +302,29 @@ func maskFormTokens(body string) (string, []string) {
 		return body, nil
 	}
 	var tokens []string
-	pairs := strings.Split(body, "&")
-	for i, pair := range pairs {
+	var out strings.Builder
+	// Pairs end at & or at ; (which Go's parser refuses but others take),
+	// so a token after either is masked.
+	for rest := body; ; {
+		end := strings.IndexAny(rest, "&;")
+		pair, sep := rest, ""
+		if end >= 0 {
+			pair, sep = rest[:end], rest[end:end+1]
+		}
 		key, value, ok := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(key); !ok || err != nil || k != "token" {
-			continue
+		if k, err := url.QueryUnescape(key); ok && err == nil && k == "token" {
+			if v, err := url.QueryUnescape(value); err == nil {
+				value = v
+			}
+			tokens = append(tokens, value)
+			pair = key + "=" + url.QueryEscape(maskSecret(value))
 		}
-		if v, err := url.QueryUnescape(value); err == nil {
-			value = v
+		out.WriteString(pair + sep)
+		if end < 0 {
+			return out.String(), tokens
 		}
-		tokens = append(tokens, value)
-		pairs[i] = key + "=" + url.QueryEscape(maskSecret(value))
+		rest = rest[end+1:]
 	}
-	return strings.Join(pairs, "&"), tokens
 }
 
 // maskSecret keeps nothing of short secrets and the last four characters of

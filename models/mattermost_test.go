@@ -139,6 +139,8 @@ func TestMaskToken(t *testing.T) {
 		`{"text":"x", "token" : "` + tok + `"}`,
 		`channel_id=c&token=` + tok + `&text=x`,
 		`token=` + tok,
+		`text=x;token=` + tok + `;channel_id=c`,
+		`text=x&tok%65n=` + tok,
 	} {
 		got := models.MaskToken(body)
 		if strings.Contains(got, tok) {
