@@ -42,6 +42,13 @@ func (h *Handler) Intake(c echo.Context) error {
 	return h.answerIntake(c, res)
 }
 
+// IntakeWrongMethod answers other methods on the endpoint in JSON, as
+// Mattermost and curl users expect there.
+func (h *Handler) IntakeWrongMethod(c echo.Context) error {
+	c.Response().Header().Set("Allow", http.MethodPost)
+	return c.JSON(http.StatusMethodNotAllowed, intakeAnswer{Error: "Send messages with POST: this is the endpoint of a Mattermost outgoing webhook."})
+}
+
 // ingest reads and parses one delivery and hands it to the writer. It is
 // shared by the endpoint and the "Send test alert" button.
 func (h *Handler) ingest(c echo.Context, publicID, contentType string, length int64, body io.Reader) (models.IntakeResult, error) {

@@ -18,6 +18,10 @@ type Session struct {
 	LastSeenAt time.Time `gorm:"not null"`
 }
 
+// MaxSessionAge ends every session this long after log-in, however active:
+// a tab left open on the live alert list does not stay logged in forever.
+const MaxSessionAge = 30 * 24 * time.Hour
+
 // CreateSession starts a session for user.
 func (d *DB) CreateSession(ctx context.Context, userID uint) (*Session, error) {
 	now := time.Now()
@@ -26,7 +30,8 @@ func (d *DB) CreateSession(ctx context.Context, userID uint) (*Session, error) {
 }
 
 // SessionUser returns the user of a live session, touching it at most once a
-// minute. A session idle for longer than idle is deleted and ErrNotFound.
+// minute. A session idle for longer than idle, or older than MaxSessionAge,
+// is deleted and ErrNotFound.
 func (d *DB) SessionUser(ctx context.Context, id string, idle time.Duration) (*User, error) {
 	db := d.WithContext(ctx)
 	var s Session
@@ -37,7 +42,7 @@ func (d *DB) SessionUser(ctx context.Context, id string, idle time.Duration) (*U
 		return nil, err
 	}
 	now := time.Now()
-	if now.Sub(s.LastSeenAt) > idle {
+	if now.Sub(s.LastSeenAt) > idle || now.Sub(s.CreatedAt) > MaxSessionAge {
 		db.Delete(&Session{}, "id = ?", id)
 		return nil, ErrNotFound
 	}

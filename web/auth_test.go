@@ -301,6 +301,9 @@ func TestCookieFlagsAndHeaders(t *testing.T) {
 		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") == "" {
 			t.Errorf("headers %v", h)
 		}
+		if hsts := h.Get("Strict-Transport-Security"); (hsts != "") != tt.secure {
+			t.Errorf("base %q: Strict-Transport-Security %q", tt.base, hsts)
+		}
 	}
 }
 
@@ -317,6 +320,19 @@ func TestSessionsExpireWhenIdle(t *testing.T) {
 	}
 	if p := cl.Get("/alerts"); p.Status != http.StatusSeeOther {
 		t.Errorf("idle session still works: %d", p.Status)
+	}
+}
+
+func TestSessionsEndAfterThirtyDays(t *testing.T) {
+	srv := webtest.Start(t)
+	cl := srv.NewClient()
+	cl.SignUp("Ops", "ops@example.com", password)
+	// Active all along, but logged in 31 days ago.
+	if err := srv.DB().Model(&models.Session{}).Where("1 = 1").Updates(map[string]any{"created_at": time.Now().AddDate(0, 0, -31), "last_seen_at": time.Now()}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if p := cl.Get("/alerts"); p.Status != http.StatusSeeOther {
+		t.Errorf("a 31-day-old session still works: %d", p.Status)
 	}
 }
 

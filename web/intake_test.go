@@ -325,6 +325,27 @@ func TestIntakeReplyInChannelOff(t *testing.T) {
 	}
 }
 
+func TestIntakeOtherMethods(t *testing.T) {
+	e := newIntakeEnv(t, webtest.SQLiteURL(t))
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		req, _ := http.NewRequest(method, e.srv.URL+"/integration/"+e.id, strings.NewReader(`{"text":"outage"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || err != nil || ans["error"] == nil || resp.Header.Get("Allow") != "POST" {
+			t.Errorf("%s: %d %v %v", method, resp.StatusCode, ans, err)
+		}
+	}
+	if n := len(e.alerts(t)); n != 0 {
+		t.Errorf("%d alerts from other methods", n)
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	srv := webtest.Start(t)
 	resp, err := http.Get(srv.URL + "/healthz")

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -15,6 +16,7 @@ func (s *Server) routes() {
 	// Machine endpoints: no session, no CSRF.
 	e.GET("/healthz", h.Healthz)
 	e.POST("/integration/:id", h.Intake)
+	e.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete}, "/integration/:id", h.IntakeWrongMethod)
 	if s.cfg.BenchEndpoints {
 		e.POST("/bench/ceiling/:id", h.BenchCeiling)
 	}

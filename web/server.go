@@ -49,7 +49,7 @@ func NewServer(cfg Config, log *slog.Logger, db *models.DB, writer *models.Write
 		h.Logger(c).Error("panic", "err", err, "stack", string(stack))
 		return err
 	}}))
-	e.Use(securityHeaders)
+	e.Use(securityHeaders(cfg.SecureCookies()))
 	e.StaticFS("/static", static.FS)
 	s.routes()
 	return s
@@ -83,14 +83,20 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 
 // securityHeaders keeps pages from being framed, sniffed or leaking URLs, and
 // lets them run only Klaxon's own scripts and styles.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		hdr := c.Response().Header()
-		hdr.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
-		hdr.Set("X-Content-Type-Options", "nosniff")
-		hdr.Set("X-Frame-Options", "DENY")
-		hdr.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-		return next(c)
+// Over https, browsers are also told to keep to https (HSTS).
+func securityHeaders(https bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			hdr := c.Response().Header()
+			if https {
+				hdr.Set("Strict-Transport-Security", "max-age=31536000")
+			}
+			hdr.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
+			hdr.Set("X-Content-Type-Options", "nosniff")
+			hdr.Set("X-Frame-Options", "DENY")
+			hdr.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+			return next(c)
+		}
 	}
 }
 
