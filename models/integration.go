@@ -171,27 +171,44 @@ type IntegrationSummary struct {
 }
 
 // Integrations lists account's integrations by name, with their open alert
-// counts and last request.
+// counts and last request: three queries, however many integrations.
 func (d *DB) Integrations(ctx context.Context, accountID uint) ([]IntegrationSummary, error) {
 	db := d.WithContext(ctx)
 	var list []Integration
 	if err := db.Where("account_id = ?", accountID).Order("name, id").Find(&list).Error; err != nil {
 		return nil, err
 	}
+	if len(list) == 0 {
+		return nil, nil
+	}
+	var counts []struct {
+		IntegrationID uint
+		N             int64
+	}
+	if err := db.Model(&Alert{}).Select("integration_id, count(*) AS n").
+		Where("account_id = ? AND status = ?", accountID, StatusOpen).Group("integration_id").Scan(&counts).Error; err != nil {
+		return nil, err
+	}
+	open := map[uint]int64{}
+	for _, c := range counts {
+		open[c.IntegrationID] = c.N
+	}
+	ids := make([]uint, len(list))
+	for n, i := range list {
+		ids[n] = i.ID
+	}
+	var lasts []IntegrationLog
+	if err := db.Where("id IN (SELECT max(id) FROM integration_logs WHERE integration_id IN ? GROUP BY integration_id)", ids).
+		Find(&lasts).Error; err != nil {
+		return nil, err
+	}
+	last := map[uint]*IntegrationLog{}
+	for n := range lasts {
+		last[lasts[n].IntegrationID] = &lasts[n]
+	}
 	out := make([]IntegrationSummary, len(list))
 	for n, i := range list {
-		out[n].Integration = i
-		if err := db.Model(&Alert{}).Where("integration_id = ? AND status = ?", i.ID, StatusOpen).Count(&out[n].OpenAlerts).Error; err != nil {
-			return nil, err
-		}
-		var last IntegrationLog
-		err := db.Where("integration_id = ?", i.ID).Order("id DESC").Limit(1).Find(&last).Error
-		if err != nil {
-			return nil, err
-		}
-		if last.ID != 0 {
-			out[n].LastRequest = &last
-		}
+		out[n] = IntegrationSummary{Integration: i, OpenAlerts: open[i.ID], LastRequest: last[i.ID]}
 	}
 	return out, nil
 }

@@ -248,9 +248,17 @@ func TestSendTestAlert(t *testing.T) {
 	if page.Doc.Find(`[data-testid="log-row"]`).Length() != 1 || !strings.Contains(page.Text(".card"), "Test alert") {
 		t.Errorf("integration page does not show the test alert and its request")
 	}
+	other := cl.CreateIntegration("Quiet", models.UrgencyLow)
 	list := cl.Get("/integrations")
-	if !strings.Contains(list.Text(`[data-testid="integration-row"]`), "Alert created") {
-		t.Errorf("list does not show the last request: %q", list.Text(`[data-testid="integration-row"]`))
+	rows := list.Doc.Find(`[data-testid="integration-row"]`)
+	if rows.Length() != 2 || !strings.Contains(rows.Eq(0).Text(), "Alert created") || !strings.Contains(rows.Eq(1).Text(), "None yet") {
+		t.Errorf("list does not show the last requests: %q", rows.Text())
+	}
+	if open := strings.TrimSpace(rows.Eq(0).Find("td.num").Text()); open != "1" {
+		t.Errorf("open alerts of MM: %q, want 1", open)
+	}
+	if open := strings.TrimSpace(rows.Eq(1).Find("td.num").Text()); open != "0" {
+		t.Errorf("open alerts of %s: %q, want 0", other, open)
 	}
 	// Disabled: the test alert is refused like any request, with a message.
 	cl.Submit("/integrations/"+id, "/integrations/"+id+"/disable", nil)
