@@ -135,12 +135,18 @@ func (h *Handler) Alerts(c echo.Context) error {
 		Integrations: integrations, Filtered: q.urgency != "" || q.integration != "" || q.text != "",
 		ReturnURL: c.Request().URL.RequestURI(), Now: time.Now(),
 	}
+	counts, err := h.DB.CountAlertsByStatus(ctx, account, f)
+	if err != nil {
+		return err
+	}
 	for _, t := range statusTabs {
-		tf := f
-		tf.Statuses, tf.Before, tf.After = t.statuses, 0, 0
-		n, err := h.DB.CountAlerts(ctx, account, tf)
-		if err != nil {
-			return err
+		statuses := t.statuses
+		if statuses == nil {
+			statuses = models.Statuses
+		}
+		var n int64
+		for _, s := range statuses {
+			n += counts[s]
 		}
 		v.Tabs = append(v.Tabs, views.AlertTab{Key: t.key, Label: t.label, URL: q.url("/alerts", t.key, 0, 0), Count: n, Active: t.key == q.status})
 	}

@@ -39,16 +39,23 @@ type AdditionalData struct {
 }
 
 // Alert is something that needs a person's attention.
+//
+// The list's indexes start with the account and the status, then the
+// filters, then the id: every combination of status, integration and
+// urgency is one index range already in id order, so a page is read, not
+// searched for (see DB.Alerts). idx_alerts_text_filter holds the filtered
+// columns by id, so that a text search checks its matches against the
+// filters without reading the (wide) rows.
 type Alert struct {
-	ID               uint           `gorm:"primaryKey;index:idx_alerts_account_id,priority:2;index:idx_alerts_account_status,priority:3;index:idx_alerts_account_integration,priority:3;index:idx_alerts_account_urgency,priority:3"`
+	ID               uint           `gorm:"primaryKey;index:idx_alerts_list_status,priority:3;index:idx_alerts_list_integration,priority:4;index:idx_alerts_list_urgency,priority:4;index:idx_alerts_list_integration_urgency,priority:5;index:idx_alerts_text_filter,priority:1"`
 	PublicID         string         `gorm:"size:40;not null;uniqueIndex"`
-	AccountID        uint           `gorm:"not null;index:idx_alerts_account_id,priority:1;index:idx_alerts_account_status,priority:1;index:idx_alerts_account_integration,priority:1;index:idx_alerts_account_urgency,priority:1"`
-	IntegrationID    uint           `gorm:"not null;index:idx_alerts_account_integration,priority:2"`
+	AccountID        uint           `gorm:"not null;index:idx_alerts_list_status,priority:1;index:idx_alerts_list_integration,priority:1;index:idx_alerts_list_urgency,priority:1;index:idx_alerts_list_integration_urgency,priority:1;index:idx_alerts_text_filter,priority:2"`
+	IntegrationID    uint           `gorm:"not null;index:idx_alerts_list_integration,priority:3;index:idx_alerts_list_integration_urgency,priority:3;index:idx_alerts_text_filter,priority:4"`
 	Integration      Integration    `gorm:"constraint:OnDelete:CASCADE"`
 	Title            string         `gorm:"size:300;not null"`
 	Description      string         `gorm:"not null;default:''"`
-	Urgency          Urgency        `gorm:"size:16;not null;index:idx_alerts_account_urgency,priority:2"`
-	Status           Status         `gorm:"size:16;not null;index:idx_alerts_account_status,priority:2"`
+	Urgency          Urgency        `gorm:"size:16;not null;index:idx_alerts_list_urgency,priority:3;index:idx_alerts_list_integration_urgency,priority:4;index:idx_alerts_text_filter,priority:5"`
+	Status           Status         `gorm:"size:16;not null;index:idx_alerts_list_status,priority:2;index:idx_alerts_list_integration,priority:2;index:idx_alerts_list_urgency,priority:2;index:idx_alerts_list_integration_urgency,priority:2;index:idx_alerts_text_filter,priority:3"`
 	DedupKey         string         `gorm:"size:300;not null"`
 	DedupCount       int            `gorm:"not null;default:0"`
 	AdditionalData   AdditionalData `gorm:"serializer:json;not null"`

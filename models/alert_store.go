@@ -1,8 +1,12 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -90,21 +94,26 @@ func (d *DB) Alerts(ctx context.Context, accountID uint, f AlertFilter) (AlertPa
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
-	db := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, f).Preload("Integration", func(db *gorm.DB) *gorm.DB { return db.Unscoped() })
 	var page AlertPage
+	ids, err := d.pageIDs(ctx, accountID, f, f.Limit+1)
+	if err != nil || len(ids) == 0 {
+		return page, err
+	}
+	more := len(ids) > f.Limit
+	if more {
+		ids = ids[:f.Limit]
+	}
+	if f.After != 0 {
+		slices.Reverse(ids) // fetched oldest first
+	}
 	var rows []Alert
+	if err := d.WithContext(ctx).Preload("Integration", func(db *gorm.DB) *gorm.DB { return db.Unscoped() }).
+		Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return page, err
+	}
+	slices.SortFunc(rows, func(a, b Alert) int { return cmp.Compare(b.ID, a.ID) })
 	switch {
 	case f.After != 0:
-		if err := db.Where("alerts.id > ?", f.After).Order("alerts.id ASC").Limit(f.Limit + 1).Find(&rows).Error; err != nil {
-			return page, err
-		}
-		more := len(rows) > f.Limit
-		if more {
-			rows = rows[:f.Limit]
-		}
-		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-			rows[i], rows[j] = rows[j], rows[i]
-		}
 		if more && len(rows) > 0 {
 			page.Newer = rows[0].ID
 		}
@@ -112,14 +121,7 @@ func (d *DB) Alerts(ctx context.Context, accountID uint, f AlertFilter) (AlertPa
 			page.Older = rows[len(rows)-1].ID
 		}
 	default:
-		if f.Before != 0 {
-			db = db.Where("alerts.id < ?", f.Before)
-		}
-		if err := db.Order("alerts.id DESC").Limit(f.Limit + 1).Find(&rows).Error; err != nil {
-			return page, err
-		}
-		if len(rows) > f.Limit {
-			rows = rows[:f.Limit]
+		if more && len(rows) > 0 {
 			page.Older = rows[len(rows)-1].ID
 		}
 		if f.Before != 0 && len(rows) > 0 {
@@ -130,15 +132,158 @@ func (d *DB) Alerts(ctx context.Context, accountID uint, f AlertFilter) (AlertPa
 	return page, nil
 }
 
+// pageIDs returns the ids of up to n alerts for the page: newest first, or
+// oldest first when paging to newer ones (f.After).
+//
+// Each status is its own index range (account, status[, integration]
+// [, urgency], id), read in id order and cut at n: a UNION ALL of at most
+// three such ranges, whatever the table's size. A text search on SQLite
+// walks the full-text matches newest first instead, and stops as soon as
+// n of them pass the other filters.
+func (d *DB) pageIDs(ctx context.Context, accountID uint, f AlertFilter, n int) ([]uint, error) {
+	if f.IntegrationID > math.MaxInt64 {
+		return nil, nil // an unknown integration: nothing matches
+	}
+	dir, cursor, cursorArg := "DESC", "", any(nil)
+	switch {
+	case f.After != 0:
+		dir, cursor, cursorArg = "ASC", " AND alerts.id > ?", f.After
+	case f.Before != 0:
+		cursor, cursorArg = " AND alerts.id < ?", f.Before
+	}
+	statuses := f.Statuses
+	if len(statuses) == 0 {
+		statuses = Statuses
+	}
+	text := strings.TrimSpace(f.Text)
+	var ids []uint
+	if text != "" && d.Dialect == "sqlite" && d.FullText {
+		if q := ftsQuery(text); q != "" {
+			where, args := filterSQL(accountID, statuses, f)
+			if cursorArg != nil {
+				where += cursor
+				args = append(args, cursorArg)
+			}
+			err := d.WithContext(ctx).Raw(`SELECT alerts.id FROM alerts_fts CROSS JOIN alerts INDEXED BY idx_alerts_text_filter ON alerts.id = alerts_fts.rowid
+				WHERE alerts_fts MATCH ? AND `+where+` ORDER BY alerts_fts.rowid `+dir+` LIMIT ?`,
+				append(append([]any{q}, args...), n)...).Scan(&ids).Error
+			return ids, err
+		}
+	}
+	if text != "" {
+		// PostgreSQL (GIN index) or SQLite without FTS5: one query, the
+		// planner's choice.
+		db := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, AlertFilter{Statuses: f.Statuses, Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: text})
+		if cursorArg != nil {
+			db = db.Where(strings.TrimPrefix(cursor, " AND "), cursorArg)
+		}
+		err := db.Order("alerts.id "+dir).Limit(n).Pluck("alerts.id", &ids).Error
+		return ids, err
+	}
+	var parts []string
+	var args []any
+	for i, st := range statuses {
+		where, a := filterSQL(accountID, []Status{st}, f)
+		if cursorArg != nil {
+			where += cursor
+			a = append(a, cursorArg)
+		}
+		parts = append(parts, fmt.Sprintf(`SELECT id FROM (SELECT alerts.id FROM alerts WHERE %s ORDER BY alerts.id %s LIMIT %d) AS b%d`, where, dir, n, i))
+		args = append(args, a...)
+	}
+	q := strings.Join(parts, " UNION ALL ") + fmt.Sprintf(" ORDER BY id %s LIMIT %d", dir, n)
+	err := d.WithContext(ctx).Raw(q, args...).Scan(&ids).Error
+	return ids, err
+}
+
+// filterSQL is the condition on account, statuses, urgency and integration.
+func filterSQL(accountID uint, statuses []Status, f AlertFilter) (string, []any) {
+	where := "alerts.account_id = ?"
+	args := []any{accountID}
+	if len(statuses) == 1 {
+		where += " AND alerts.status = ?"
+		args = append(args, statuses[0])
+	} else if len(statuses) > 1 {
+		where += " AND alerts.status IN (?" + strings.Repeat(", ?", len(statuses)-1) + ")"
+		for _, s := range statuses {
+			args = append(args, s)
+		}
+	}
+	if f.IntegrationID != 0 {
+		where += " AND alerts.integration_id = ?"
+		args = append(args, f.IntegrationID)
+	}
+	if f.Urgency != "" {
+		where += " AND alerts.urgency = ?"
+		args = append(args, f.Urgency)
+	}
+	return where, args
+}
+
 // CountCap is where status counts stop counting.
 const CountCap = 10000
 
-// CountAlerts counts account's alerts matching f, stopping at CountCap so
-// that a tab count stays cheap at millions of rows.
+// textCountScan is how many of the newest text matches the counts of a
+// text search look at. A word found in more alerts than this (a trigger
+// word, say) gets counts of its newest matches only, so that the page
+// stays fast.
+const textCountScan = 50_000
+
+// CountAlertsByStatus counts account's alerts matching f (its statuses and
+// cursors aside) in each status, each count stopping at CountCap+1 so that
+// tab counts stay cheap at millions of rows: one query, one capped index
+// range per status. Under a text search, the counts cover the newest
+// textCountScan matches.
+func (d *DB) CountAlertsByStatus(ctx context.Context, accountID uint, f AlertFilter) (map[Status]int64, error) {
+	counts := map[Status]int64{}
+	if f.IntegrationID > math.MaxInt64 {
+		return counts, nil
+	}
+	var rows []struct {
+		Status Status
+		N      int64
+	}
+	text := strings.TrimSpace(f.Text)
+	var err error
+	switch {
+	case text != "" && d.Dialect == "sqlite" && d.FullText && ftsQuery(text) != "":
+		where, args := filterSQL(accountID, nil, f)
+		err = d.WithContext(ctx).Raw(`SELECT alerts.status AS status, count(*) AS n
+			FROM (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ? ORDER BY rowid DESC LIMIT ?) AS m
+			CROSS JOIN alerts INDEXED BY idx_alerts_text_filter ON alerts.id = m.rowid WHERE `+where+` GROUP BY alerts.status`,
+			append([]any{ftsQuery(text), textCountScan}, args...)...).Scan(&rows).Error
+	case text != "":
+		sub := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, AlertFilter{Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: text}).
+			Select("alerts.status AS status").Order("alerts.id DESC").Limit(textCountScan)
+		err = d.WithContext(ctx).Table("(?) AS m", sub).Select("status, count(*) AS n").Group("status").Scan(&rows).Error
+	default:
+		var parts []string
+		var args []any
+		for i, st := range Statuses {
+			where, a := filterSQL(accountID, []Status{st}, f)
+			parts = append(parts, fmt.Sprintf(`SELECT '%s' AS status, count(*) AS n FROM (SELECT 1 AS one FROM alerts WHERE %s LIMIT %d) AS c%d`, st, where, CountCap+1, i))
+			args = append(args, a...)
+		}
+		err = d.WithContext(ctx).Raw(strings.Join(parts, " UNION ALL "), args...).Scan(&rows).Error
+	}
+	for _, r := range rows {
+		counts[r.Status] = r.N
+	}
+	return counts, err
+}
+
+// CountAlerts counts account's alerts matching f, stopping at CountCap (see
+// CountAlertsByStatus).
 func (d *DB) CountAlerts(ctx context.Context, accountID uint, f AlertFilter) (int64, error) {
-	sub := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, f).Select("1").Limit(CountCap + 1)
+	counts, err := d.CountAlertsByStatus(ctx, accountID, f)
+	statuses := f.Statuses
+	if len(statuses) == 0 {
+		statuses = Statuses
+	}
 	var n int64
-	err := d.WithContext(ctx).Table("(?) AS capped", sub).Count(&n).Error
+	for _, s := range statuses {
+		n += counts[s]
+	}
 	return n, err
 }
 
@@ -166,10 +311,8 @@ func (d *DB) Alert(ctx context.Context, accountID uint, publicID string) (*Alert
 
 // RecentAlerts returns the newest alerts of one of account's integrations.
 func (d *DB) RecentAlerts(ctx context.Context, accountID, integrationID uint, limit int) ([]Alert, error) {
-	var list []Alert
-	err := d.WithContext(ctx).Where("account_id = ? AND integration_id = ?", accountID, integrationID).
-		Order("id DESC").Limit(limit).Find(&list).Error
-	return list, err
+	page, err := d.Alerts(ctx, accountID, AlertFilter{IntegrationID: integrationID, Limit: limit})
+	return page.Alerts, err
 }
 
 // Transition is a change of an alert's status by a person.
@@ -263,4 +406,15 @@ func (d *DB) ApplyTransitionMany(ctx context.Context, accountID uint, user *User
 		return nil
 	})
 	return r, err
+}
+
+// dropOldAlertIndexes removes the list indexes of earlier versions, which
+// the indexes declared on Alert replace.
+func (d *DB) dropOldAlertIndexes(ctx context.Context) error {
+	for _, name := range []string{"idx_alerts_account_id", "idx_alerts_account_status", "idx_alerts_account_integration", "idx_alerts_account_urgency"} {
+		if err := d.WithContext(ctx).Exec("DROP INDEX IF EXISTS " + name).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }

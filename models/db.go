@@ -147,5 +147,8 @@ func (d *DB) migrate(ctx context.Context) error {
 	if err := db.Exec(`CREATE UNIQUE INDEX IF NOT EXISTS idx_alerts_open_dedup ON alerts (integration_id, dedup_key) WHERE status <> 'resolved'`).Error; err != nil {
 		return err
 	}
+	if err := d.dropOldAlertIndexes(ctx); err != nil {
+		return err
+	}
 	return d.migrateFullText(ctx)
 }

@@ -134,15 +134,15 @@ func listRun(ctx context.Context, o options, path string, n int, out io.Writer) 
 	searches := []string{"postgres", "replication lag", "checkout timeout", "ledger"}
 	cases := []listCase{
 		{name: "default list (open + acknowledged)", urls: func(int) string { return "/alerts" }},
-		{name: "filtered: urgency=high, integration", urls: func(int) string {
-			return "/alerts?" + url.Values{"status": {"active"}, "urgency": {"high"}, "integration": {noisy}}.Encode()
+		{name: "filtered: all, high, 1 integration", urls: func(int) string {
+			return "/alerts?" + url.Values{"status": {"all"}, "urgency": {"high"}, "integration": {noisy}}.Encode()
 		}},
-		{name: fmt.Sprintf("page %d pages deep (Older ×%d)", deepPages, deepPages)},
+		{name: fmt.Sprintf("all, %d pages deep (Older ×%d)", deepPages, deepPages)},
 		{name: "text search (4 queries in turn)", search: true, urls: func(i int) string {
 			return "/alerts?" + url.Values{"status": {"active"}, "q": {searches[i%len(searches)]}}.Encode()
 		}},
 	}
-	deep, depth, err := b.followOlder("/alerts", deepPages)
+	deep, depth, err := b.followOlder("/alerts?status=all", deepPages)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func listRun(ctx context.Context, o options, path string, n int, out io.Writer) 
 		p := percentiles(lat, 50, 95)
 		r := listResult{name: c.name, search: c.search, depth: c.depth, rows: rows / o.requests, p50: p[0], p95: p[1]}
 		note := ""
-		if c.urls(0) != "" && c.depth > 0 && c.depth < deepPages || strings.Contains(c.name, "deep") && c.depth == 0 {
+		if strings.Contains(c.name, "deep") && c.depth < deepPages {
 			note = fmt.Sprintf(" (only %d pages deep: the list has no more)", c.depth)
 		}
 		fmt.Fprintf(out, "  %-36s p50 %9s   p95 %9s   %2d rows/page%s\n", c.name, ms(r.p50), ms(r.p95), r.rows, note)
@@ -318,10 +318,27 @@ func seedAlerts(ctx context.Context, db *models.DB, accountID uint, integrations
 		}
 	}()
 
-	rng := rand.New(rand.NewPCG(7, uint64(n)))
-	now := time.Now().UTC().Truncate(time.Second)
-	span := 2 * 365 * 24 * time.Hour
-	args := make([]any, 0, perInsert*cols)
+	// Rows are made on another goroutine while these are inserted.
+	chunks := make(chan []any, 4)
+	go func() {
+		defer close(chunks)
+		rng := rand.New(rand.NewPCG(7, uint64(n)))
+		now := time.Now().UTC().Truncate(time.Second)
+		span := 2 * 365 * 24 * time.Hour
+		for i := 0; i < n; {
+			rows := min(perInsert, n-i, perTx-i%perTx)
+			args := make([]any, 0, rows*cols)
+			for r := range rows {
+				args = appendSeedAlert(args, rng, accountID, integrations, i+r, n, now, span)
+			}
+			select {
+			case chunks <- args:
+			case <-ctx.Done():
+				return
+			}
+			i += rows
+		}
+	}()
 	lastReport := time.Now()
 	var tx *sql.Tx
 	for i := 0; i < n; {
@@ -330,11 +347,12 @@ func seedAlerts(ctx context.Context, db *models.DB, accountID uint, integrations
 				return err
 			}
 		}
-		rows := min(perInsert, n-i, perTx-i%perTx)
-		args = args[:0]
-		for r := range rows {
-			args = appendSeedAlert(args, rng, accountID, integrations, i+r, n, now, span)
+		args, ok := <-chunks
+		if !ok {
+			tx.Rollback()
+			return ctx.Err()
 		}
+		rows := len(args) / cols
 		st, err := prepare(rows)
 		if err != nil {
 			tx.Rollback()
@@ -353,9 +371,6 @@ func seedAlerts(ctx context.Context, db *models.DB, accountID uint, integrations
 				fmt.Fprintf(out, "  seeding: %d / %d alerts\n", i, n)
 				lastReport = time.Now()
 			}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -388,9 +403,9 @@ func appendSeedAlert(args []any, rng *rand.Rand, accountID uint, integrations []
 	user := seedUsers[rng.IntN(len(seedUsers))]
 	data, _ := json.Marshal(models.AdditionalData{Trigger: trigger, Channel: "ops-" + service, User: user, Team: "acme", PostID: postID,
 		PostURL: integ.PostURL("acme", postID)})
-	raw, _ := json.Marshal(map[string]any{"token": "****0xyz", "team_id": "iom8hs1izbda7nbg1497g6985r", "team_domain": "acme",
-		"channel_id": "n15qytbp638eb8iqwtfx6ex9ga", "channel_name": "ops-" + service, "timestamp": created.UnixMilli(),
-		"user_id": "98hybztiaf855p8mshg3fg59th", "user_name": user, "post_id": postID, "text": text, "trigger_word": trigger, "file_ids": ""})
+	raw, _ := json.Marshal(seedRequest{Token: "****0xyz", TeamID: "iom8hs1izbda7nbg1497g6985r", TeamDomain: "acme",
+		ChannelID: "n15qytbp638eb8iqwtfx6ex9ga", ChannelName: "ops-" + service, Timestamp: created.UnixMilli(),
+		UserID: "98hybztiaf855p8mshg3fg59th", UserName: user, PostID: postID, Text: text, TriggerWord: trigger})
 
 	// Recent alerts are often still open or acknowledged; old ones are
 	// resolved but for a few forgotten ones.
@@ -425,8 +440,40 @@ func appendSeedAlert(args []any, rng *rand.Rand, accountID uint, integrations []
 	if rng.IntN(10) == 0 {
 		dedup = rng.IntN(5) + 1
 	}
-	return append(args, "alt_"+seedID(rng), accountID, integ.ID, title, description, string(urgency), string(status), postID, dedup,
+	return append(args, seedAlertID(created, rng), accountID, integ.ID, title, description, string(urgency), string(status), postID, dedup,
 		string(data), string(raw), "application/json", created, ackAt, nil, ackBy, resAt, nil, resBy)
+}
+
+// seedRequest is the body Mattermost sent, as stored (token masked).
+type seedRequest struct {
+	Token       string `json:"token"`
+	TeamID      string `json:"team_id"`
+	TeamDomain  string `json:"team_domain"`
+	ChannelID   string `json:"channel_id"`
+	ChannelName string `json:"channel_name"`
+	Timestamp   int64  `json:"timestamp"`
+	UserID      string `json:"user_id"`
+	UserName    string `json:"user_name"`
+	PostID      string `json:"post_id"`
+	Text        string `json:"text"`
+	TriggerWord string `json:"trigger_word"`
+	FileIDs     string `json:"file_ids"`
+}
+
+// seedAlertID makes an id shaped like the intake writer's: "alt_", the
+// creation time in milliseconds (10 base32 characters), 16 random ones.
+func seedAlertID(created time.Time, rng *rand.Rand) string {
+	var b [30]byte
+	copy(b[:], "alt_")
+	ms := uint64(created.UnixMilli())
+	for i := 13; i >= 4; i-- {
+		b[i] = seedIDChars[ms&31]
+		ms >>= 5
+	}
+	for i := 14; i < len(b); i++ {
+		b[i] = seedIDChars[rng.IntN(len(seedIDChars))]
+	}
+	return string(b[:])
 }
 
 // seedID returns 26 random lowercase base32 characters, like Klaxon's and

@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -36,6 +37,7 @@ type options struct {
 	skipIntake       bool
 	skipList         bool
 	databaseURL      string
+	cpuProfile       string
 }
 
 func main() {
@@ -58,8 +60,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.IntVar(&o.requests, "requests", 200, "requests timed per alert-list case")
 	fs.BoolVar(&o.skipIntake, "skip-intake", false, "skip the intake part")
 	fs.BoolVar(&o.skipList, "skip-list", false, "skip the alert-list part")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the benchmark process's CPU profile (seeding, alert list) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	o.databaseURL = getenv("KLAXON_BENCH_DATABASE_URL")
 	ok := true
