@@ -12,7 +12,6 @@ import (
 	"klaxon/views"
 )
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 // localPath returns next when it is a path on this site, else "/alerts",
 // so that a log-in link cannot send people elsewhere.

@@ -7,6 +7,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -200,7 +201,7 @@ func RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 		if CurrentUser(c) == nil {
 			target := "/login"
 			if c.Request().Method == http.MethodGet {
-				target += "?next=" + urlQueryEscape(c.Request().URL.RequestURI())
+				target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
 			}
 			return c.Redirect(http.StatusSeeOther, target)
 		}

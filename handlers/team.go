@@ -37,6 +37,24 @@ func (h *Handler) AddTeammate(c echo.Context) error {
 	return redirect(c, "/team")
 }
 
+// ConfirmRemoveTeammate asks before removing a teammate.
+func (h *Handler) ConfirmRemoveTeammate(c echo.Context) error {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil {
+		return models.ErrNotFound
+	}
+	me := CurrentUser(c)
+	u, err := h.DB.Teammate(c.Request().Context(), me.AccountID, uint(id))
+	if err != nil {
+		return err
+	}
+	if u.ID == me.ID {
+		h.Sessions.Flash(c, "error", "You cannot remove yourself.")
+		return redirect(c, "/team")
+	}
+	return render(c, http.StatusOK, views.ConfirmRemoveTeammatePage(h.page(c, "Remove "+u.Email, "team"), u))
+}
+
 func (h *Handler) RemoveTeammate(c echo.Context) error {
 	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
 	if err != nil {

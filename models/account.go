@@ -137,6 +137,16 @@ func (d *DB) Teammates(ctx context.Context, accountID uint) ([]User, error) {
 	return users, err
 }
 
+// Teammate returns account's user with id.
+func (d *DB) Teammate(ctx context.Context, accountID, userID uint) (*User, error) {
+	var u User
+	err := d.WithContext(ctx).Where("account_id = ? AND id = ?", accountID, userID).First(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	return &u, err
+}
+
 // RemoveTeammate deletes a user of account and their sessions. A user cannot
 // remove themselves.
 func (d *DB) RemoveTeammate(ctx context.Context, accountID, actorID, userID uint) error {
@@ -178,14 +188,4 @@ func (d *DB) CountAccounts(ctx context.Context) (int64, error) {
 	var n int64
 	err := d.WithContext(ctx).Model(&Account{}).Count(&n).Error
 	return n, err
-}
-
-// FirstAccount returns the oldest account, used when sign-up is closed.
-func (d *DB) FirstAccount(ctx context.Context) (*Account, error) {
-	var a Account
-	err := d.WithContext(ctx).Order("id").First(&a).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	return &a, err
 }

@@ -389,7 +389,19 @@ func TestTeammates(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("a user removed themselves")
 	}
-	if p := owner.Submit("/team", "/team/"+itoa(users[1].ID)+"/remove", nil); p.Status != http.StatusSeeOther {
+	confirm := owner.Get("/team/" + itoa(users[1].ID) + "/remove")
+	if confirm.Status != 200 || !strings.Contains(confirm.Text("h1"), "mate@example.com") {
+		t.Fatalf("no confirmation before removing a teammate: %d %q", confirm.Status, confirm.Text("h1"))
+	}
+	stranger := srv.NewClient()
+	stranger.SignUp("Strangers", "stranger@example.com", password)
+	if p := stranger.Get("/team/" + itoa(users[1].ID) + "/remove"); p.Status != http.StatusNotFound {
+		t.Errorf("another team's member: %d, want 404", p.Status)
+	}
+	if p := stranger.Submit("/team", "/team/"+itoa(users[1].ID)+"/remove", nil); p.Status != http.StatusNotFound {
+		t.Errorf("another team removing a member: %d, want 404", p.Status)
+	}
+	if p := owner.Post("/team/"+itoa(users[1].ID)+"/remove", url.Values{"_csrf": {confirm.CSRF()}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("remove teammate: %d", p.Status)
 	}
 	if p := mate.Get("/integrations"); p.Status != http.StatusSeeOther {

@@ -34,6 +34,7 @@ func (s *Server) routes() {
 	app := pages.Group("", handlers.RequireUser)
 	app.GET("/team", h.Team)
 	app.POST("/team", h.AddTeammate)
+	app.GET("/team/:id/remove", h.ConfirmRemoveTeammate)
 	app.POST("/team/:id/remove", h.RemoveTeammate)
 
 	app.GET("/integrations", h.Integrations)
