@@ -12,7 +12,6 @@ import (
 	"klaxon/views"
 )
 
-
 // localPath returns next when it is a path on this site, else "/alerts",
 // so that a log-in link cannot send people elsewhere.
 func localPath(next string) string {
