@@ -1,0 +1,350 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"klaxon/models"
+	"klaxon/web/webtest"
+)
+
+// writerEnv is a database with one team and one integration, and a writer
+// whose first commit can be held (see hold) so that requests pile up into
+// one batch.
+type writerEnv struct {
+	db      *models.DB
+	w       *models.Writer
+	integ   string
+	batches atomic.Int64 // committed batches that touched alerts
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newWriterEnv(t *testing.T, url string) *writerEnv {
+	t.Helper()
+	ctx := context.Background()
+	e := &writerEnv{db: webtest.OpenDB(t, url), entered: make(chan struct{}), release: make(chan struct{})}
+	u, err := e.db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse", Confirm: "correct horse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, err := e.db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "Mattermost", DefaultUrgency: "medium", ReplyInChannel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.integ = i.PublicID
+	e.w, err = models.NewWriter(e.db, models.WriterOptions{OnCommit: func([]uint) {
+		if e.batches.Add(1) == 1 {
+			close(e.entered)
+			<-e.release
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.unblock()
+		e.w.Close()
+	})
+	return e
+}
+
+func (e *writerEnv) unblock() {
+	select {
+	case <-e.release:
+	default:
+		close(e.release)
+	}
+}
+
+func (e *writerEnv) request(postID, text string) *models.IntakeRequest {
+	body := fmt.Sprintf(`{"post_id":%q,"text":%q}`, postID, text)
+	return &models.IntakeRequest{IntegrationPublicID: e.integ, Payload: &models.MattermostPayload{PostID: postID, Text: text, ChannelName: "ops"},
+		Source: "127.0.0.1", ContentType: "application/json", Body: body}
+}
+
+func (e *writerEnv) submit(t *testing.T, req *models.IntakeRequest) models.IntakeResult {
+	t.Helper()
+	res, err := e.w.Submit(context.Background(), req)
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	return res
+}
+
+// hold commits one request and keeps the writer inside that batch's
+// OnCommit until unblock: requests submitted meanwhile wait in the queue
+// and are then written together, as one batch.
+func (e *writerEnv) hold(t *testing.T) {
+	t.Helper()
+	done := make(chan models.IntakeResult, 1)
+	go func() {
+		res, _ := e.w.Submit(context.Background(), e.request("blocker", "first alert"))
+		done <- res
+	}()
+	<-e.entered
+	if res := <-done; res.Outcome != models.OutcomeAccepted {
+		t.Fatalf("blocker: %+v", res)
+	}
+}
+
+// submitAll submits reqs concurrently once the writer is held, waits until
+// all of them are queued, and returns a function that waits for their
+// results.
+func (e *writerEnv) submitAll(t *testing.T, reqs []*models.IntakeRequest) func() []models.IntakeResult {
+	t.Helper()
+	results := make([]models.IntakeResult, len(reqs))
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = e.w.Submit(context.Background(), r)
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.w.Queued() < len(reqs) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d requests queued", e.w.Queued(), len(reqs))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return func() []models.IntakeResult {
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+		}
+		return results
+	}
+}
+
+// freshURL is a new, empty database of the dialect name.
+func freshURL(t *testing.T, name string) string {
+	t.Helper()
+	if name == "postgres" {
+		return webtest.PostgresURL(t)
+	}
+	return webtest.SQLiteURL(t)
+}
+
+type rowCounts struct{ alerts, events, logs, dedupSum int64 }
+
+func counts(t *testing.T, db *models.DB) rowCounts {
+	t.Helper()
+	var c rowCounts
+	for _, q := range []struct {
+		dst   *int64
+		table string
+		expr  string
+	}{{&c.alerts, "alerts", "count(*)"}, {&c.events, "alert_events", "count(*)"}, {&c.logs, "integration_logs", "count(*)"}, {&c.dedupSum, "alerts", "coalesce(sum(dedup_count), 0)"}} {
+		if err := db.Raw("SELECT " + q.expr + " FROM " + q.table).Scan(q.dst).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// poison makes the database refuse any alert whose title holds "poison",
+// as a full disk or a lost connection would refuse a write.
+func poison(t *testing.T, db *models.DB) {
+	t.Helper()
+	stmts := []string{`CREATE TRIGGER poison BEFORE INSERT ON alerts WHEN NEW.title LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'poisoned'); END`}
+	if db.Dialect == "postgres" {
+		stmts = []string{
+			`CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN IF NEW.title LIKE '%poison%' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER poison BEFORE INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION poison()`,
+		}
+	}
+	for _, s := range stmts {
+		if err := db.Exec(s).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestWriterFailedBatchStoresNothing(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			e := newWriterEnv(t, url)
+			poison(t, e.db)
+			e.hold(t)
+			var reqs []*models.IntakeRequest
+			for i := range 20 {
+				reqs = append(reqs, e.request(fmt.Sprintf("good-%d", i), fmt.Sprintf("outage %d", i)))
+			}
+			reqs = append(reqs, e.request("good-0", "redelivery of a good one"))
+			reqs = append(reqs, e.request("bad", "poison in the title"))
+			wait := e.submitAll(t, reqs)
+			e.unblock()
+			for i, res := range wait() {
+				if res.Outcome != models.OutcomeFailed || res.AlertPublicID != "" || res.Outcome.Status() != 503 {
+					t.Errorf("request %d of the failed batch: %+v, want %s (503) and no alert", i, res, models.OutcomeFailed)
+				}
+			}
+			want := rowCounts{alerts: 1, events: 1, logs: 1} // the blocker's
+			if got := counts(t, e.db); got != want {
+				t.Errorf("after the failed batch: %+v, want %+v (nothing of the batch stored)", got, want)
+			}
+			// The writer goes on: the next batch is written.
+			if res := e.submit(t, e.request("good-0", "outage 0 again")); res.Outcome != models.OutcomeAccepted {
+				t.Errorf("after a failed batch: %+v, want accepted", res)
+			}
+			if res := e.submit(t, e.request("bad-2", "poison again")); res.Outcome != models.OutcomeFailed {
+				t.Errorf("a poisoned request alone: %+v, want failed", res)
+			}
+			want = rowCounts{alerts: 2, events: 2, logs: 2}
+			if got := counts(t, e.db); got != want {
+				t.Errorf("at the end: %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestWriterCloseDrainsTheQueue(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			e := newWriterEnv(t, url)
+			e.hold(t)
+			const n = 150
+			var reqs []*models.IntakeRequest
+			for i := range n {
+				reqs = append(reqs, e.request(fmt.Sprintf("post-%d", i), fmt.Sprintf("outage %d", i)))
+			}
+			wait := e.submitAll(t, reqs)
+			closed := make(chan struct{})
+			go func() {
+				e.w.Close()
+				close(closed)
+			}()
+			time.Sleep(20 * time.Millisecond) // let Close start while the writer is held
+			select {
+			case <-closed:
+				t.Fatal("Close returned while requests were still queued")
+			default:
+			}
+			e.unblock()
+			<-closed
+			if _, err := e.w.Submit(context.Background(), e.request("late", "too late")); !errors.Is(err, models.ErrWriterClosed) {
+				t.Errorf("submit after Close: %v, want ErrWriterClosed", err)
+			}
+			for i, res := range wait() {
+				if res.Outcome != models.OutcomeAccepted {
+					t.Errorf("queued request %d: %+v, want accepted", i, res)
+				}
+			}
+			want := rowCounts{alerts: n + 1, events: n + 1, logs: n + 1}
+			if got := counts(t, e.db); got != want {
+				t.Errorf("after Close: %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestWriterDedupIsExactUnderConcurrency(t *testing.T) {
+	const n = 100
+	check := func(t *testing.T, e *writerEnv, results []models.IntakeResult) {
+		t.Helper()
+		created, dedup := 0, 0
+		for _, res := range results {
+			switch res.Outcome {
+			case models.OutcomeAccepted:
+				created++
+			case models.OutcomeDeduplicated:
+				dedup++
+			default:
+				t.Errorf("unexpected result %+v", res)
+			}
+			if res.AlertPublicID != results[0].AlertPublicID {
+				t.Errorf("alert %s, another request got %s", res.AlertPublicID, results[0].AlertPublicID)
+			}
+		}
+		if created != 1 || dedup != n-1 {
+			t.Errorf("%d created, %d deduplicated; want 1 and %d", created, dedup, n-1)
+		}
+		var a models.Alert
+		if err := e.db.Where("public_id = ?", results[0].AlertPublicID).Take(&a).Error; err != nil {
+			t.Fatal(err)
+		}
+		if a.DedupCount != n-1 || a.DedupKey != "same-post" {
+			t.Errorf("alert dedup count %d key %q, want %d and same-post", a.DedupCount, a.DedupKey, n-1)
+		}
+		var kinds []struct {
+			Kind models.EventKind
+			N    int
+		}
+		e.db.Raw(`SELECT kind, count(*) AS n FROM alert_events WHERE alert_id = ? GROUP BY kind ORDER BY kind`, a.ID).Scan(&kinds)
+		if fmt.Sprint(kinds) != fmt.Sprintf("[{created 1} {deduplicated %d}]", n-1) {
+			t.Errorf("timeline %v, want 1 created and %d deduplicated", kinds, n-1)
+		}
+	}
+	for name, url := range webtest.Databases(t) {
+		t.Run(name+"/one batch", func(t *testing.T) {
+			e := newWriterEnv(t, url)
+			e.hold(t)
+			var reqs []*models.IntakeRequest
+			for i := range n {
+				reqs = append(reqs, e.request("same-post", fmt.Sprintf("sev-1 checkout down (delivery %d)", i)))
+			}
+			wait := e.submitAll(t, reqs)
+			e.unblock()
+			check(t, e, wait())
+			if got := counts(t, e.db); got != (rowCounts{alerts: 2, events: n + 1, logs: n + 1, dedupSum: n - 1}) {
+				t.Errorf("rows %+v: want 2 alerts (with the blocker), %d events and request-log rows, dedup sum %d", got, n+1, n-1)
+			}
+		})
+		t.Run(name+"/free running", func(t *testing.T) {
+			e := newWriterEnv(t, freshURL(t, name))
+			e.unblock()
+			results := make([]models.IntakeResult, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					results[i] = e.submit(t, e.request("same-post", "sev-1 checkout down"))
+				}()
+			}
+			close(start)
+			wg.Wait()
+			check(t, e, results)
+			if got := counts(t, e.db); got != (rowCounts{alerts: 1, events: n, logs: n, dedupSum: n - 1}) {
+				t.Errorf("rows %+v: want 1 alert, %d events and request-log rows, dedup sum %d", got, n, n-1)
+			}
+		})
+	}
+}
+
+func TestWriterLightTrafficIsNotBatched(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			e := newWriterEnv(t, url)
+			e.unblock()
+			const n = 20
+			for i := range n {
+				start := time.Now()
+				res := e.submit(t, e.request(fmt.Sprintf("post-%d", i), "outage"))
+				if res.Outcome != models.OutcomeAccepted {
+					t.Fatalf("request %d: %+v", i, res)
+				}
+				// Each request is its own batch, committed as soon as it
+				// comes: OnCommit has run once per request.
+				if got := e.batches.Load(); got != int64(i+1) {
+					t.Fatalf("after %d requests one at a time: %d batches, want %d", i+1, got, i+1)
+				}
+				if took := time.Since(start); took > 5*time.Second {
+					t.Errorf("request %d alone took %s", i, took)
+				}
+			}
+		})
+	}
+}
