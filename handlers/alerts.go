@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -51,9 +53,7 @@ func parseAlertQuery(c echo.Context) alertQuery {
 	if !models.Urgency(q.urgency).Valid() {
 		q.urgency = ""
 	}
-	if len(q.text) > 200 {
-		q.text = q.text[:200]
-	}
+	q.text = searchText(q.text)
 	if n, err := strconv.ParseUint(c.QueryParam("before"), 10, 64); err == nil {
 		q.before = uint(n)
 	}
@@ -61,6 +61,21 @@ func parseAlertQuery(c echo.Context) alertQuery {
 		q.after = uint(n)
 	}
 	return q
+}
+
+// searchText keeps what a search can use: valid text without control
+// characters, at most 200 characters.
+func searchText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, " "))
+	if r := []rune(strings.TrimSpace(s)); len(r) > 200 {
+		s = string(r[:200])
+	}
+	return strings.TrimSpace(s)
 }
 
 // url builds the list URL for q with the given status and cursors.
@@ -254,20 +269,13 @@ func (h *Handler) BulkAlerts(c echo.Context) error {
 	if res.Changed > 0 {
 		h.wakeNotifier()
 	}
-	msg := plural(res.Changed, "alert") + " " + done + "."
+	msg := views.Plural(res.Changed, "alert") + " " + done + "."
 	if res.Skipped > 0 {
-		msg += " " + plural(res.Skipped, "alert") + " skipped: already " + done + " or past that."
+		msg += " " + views.Plural(res.Skipped, "alert") + " skipped: already " + done + " or past that."
 	}
 	if res.NotFound > 0 {
-		msg += " " + plural(res.NotFound, "alert") + " not found."
+		msg += " " + views.Plural(res.NotFound, "alert") + " not found."
 	}
 	h.Sessions.Flash(c, "success", msg)
 	return redirect(c, back)
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
 }

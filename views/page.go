@@ -56,17 +56,18 @@ func relativeTime(t time.Time, now time.Time) string {
 	case d < time.Minute:
 		return "just now"
 	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
+		return Plural(int(d/time.Minute), "minute") + " ago"
 	case d < 24*time.Hour:
-		return plural(int(d/time.Hour), "hour") + " ago"
+		return Plural(int(d/time.Hour), "hour") + " ago"
 	case d < 30*24*time.Hour:
-		return plural(int(d/(24*time.Hour)), "day") + " ago"
+		return Plural(int(d/(24*time.Hour)), "day") + " ago"
 	default:
 		return t.UTC().Format("2 Jan 2006")
 	}
 }
 
-func plural(n int, word string) string {
+// Plural counts n of word in English: "1 alert", "2 alerts".
+func Plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}

@@ -399,3 +399,20 @@ func TestHTMLInMessagesIsText(t *testing.T) {
 		t.Errorf("the channel is not shown as text")
 	}
 }
+
+func TestAlertSearchWithOddText(t *testing.T) {
+	srv, cl := signedIn(t)
+	id := cl.CreateIntegration("MM", models.UrgencyLow)
+	a := send(t, srv, id, "o1", "outage db-1 \"quoted\" (paren) * star")
+	for _, q := range []string{"%00", "db%00", "%FF%FE", "%22", "*", "(", "NEAR(", "AND", "-", "%E2%80", strings.Repeat("%C3%A9", 300), "'", "\\", "%0A%0D"} {
+		p := cl.Get("/alerts?status=all&q=" + q)
+		if p.Status != 200 {
+			t.Errorf("q=%s: %d", q, p.Status)
+		}
+	}
+	for _, q := range []string{"quoted", "%22quoted%22", "db-1", "paren"} {
+		if got := rowIDs(cl.Get("/alerts?status=all&q=" + q)); len(got) != 1 || got[0] != a {
+			t.Errorf("q=%s: %v, want the alert", q, got)
+		}
+	}
+}
