@@ -192,7 +192,14 @@ func (w *Writer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := w.stmts[q]; ok {
 		return st, nil
 	}
-	st, err := w.conn.PrepareContext(ctx, w.db.rebind(q))
+	// Prepared on the pool, not on w.conn: Tx.StmtContext re-prepares a
+	// connection's own statements every time, but reuses a pool
+	// statement already prepared on the transaction's connection.
+	sqlDB, err := w.db.DB.DB()
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlDB.PrepareContext(ctx, w.db.rebind(q))
 	if err != nil {
 		return nil, err
 	}

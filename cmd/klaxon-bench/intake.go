@@ -259,6 +259,7 @@ type loadResult struct {
 	latencies []time.Duration // of the requests in the measured window
 	window    time.Duration
 	peakRSS   int64
+	cpu       time.Duration // klaxon's CPU time from the end of the warm-up
 	// Over the whole run, warm-up included:
 	sent, created, dedup, transportErrors int
 	statuses                              map[int]int
@@ -268,8 +269,12 @@ func (r *loadResult) rps() float64 { return float64(len(r.latencies)) / r.window
 
 func (r *loadResult) print(out io.Writer, name, route string) {
 	p := percentiles(slicesClone(r.latencies), 50, 95, 99)
-	fmt.Fprintf(out, "%-8s %-24s %8.0f req/s   p50 %s   p95 %s   p99 %s   peak RSS %s\n",
-		name, route, r.rps(), ms(p[0]), ms(p[1]), ms(p[2]), mib(r.peakRSS))
+	cpuPerReq := 0.0
+	if len(r.latencies) > 0 {
+		cpuPerReq = float64(r.cpu.Microseconds()) / float64(len(r.latencies))
+	}
+	fmt.Fprintf(out, "%-8s %-24s %8.0f req/s   p50 %s   p95 %s   p99 %s   peak RSS %s   klaxon CPU %.0f µs/req\n",
+		name, route, r.rps(), ms(p[0]), ms(p[1]), ms(p[2]), mib(r.peakRSS), cpuPerReq)
 }
 
 // measure drives path with o.conns keep-alive connections for the warm-up
@@ -281,6 +286,8 @@ func (p *klaxonProcess) measure(ctx context.Context, name, path, token string, o
 	}
 	start := time.Now()
 	measureFrom := start.Add(o.warmup)
+	var cpuStart time.Duration
+	cpuTimer := time.AfterFunc(o.warmup, func() { cpuStart, _ = cpuTime(pid) })
 	deadline := measureFrom.Add(o.duration)
 	results := make([]*workerResult, o.conns)
 	var wg sync.WaitGroup
@@ -292,6 +299,8 @@ func (p *klaxonProcess) measure(ctx context.Context, name, path, token string, o
 		}()
 	}
 	wg.Wait()
+	cpuTimer.Stop()
+	cpuEnd, _ := cpuTime(pid)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -304,7 +313,7 @@ func (p *klaxonProcess) measure(ctx context.Context, name, path, token string, o
 	if err != nil {
 		return nil, err
 	}
-	r := &loadResult{window: o.duration, peakRSS: rss, statuses: map[int]int{}}
+	r := &loadResult{window: o.duration, peakRSS: rss, statuses: map[int]int{}, cpu: cpuEnd - cpuStart}
 	for _, wr := range results {
 		r.latencies = append(r.latencies, wr.latencies...)
 		r.sent += wr.sent
