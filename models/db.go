@@ -97,6 +97,14 @@ func sqliteDSN(path string) (string, error) {
 				return "", fmt.Errorf("create database folder: %w", err)
 			}
 		}
+		// The file holds password hashes, tokens and the session secret:
+		// only Klaxon's user may read it (SQLite gives its WAL files the
+		// same permissions).
+		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return "", fmt.Errorf("create database file: %w", err)
+		}
+		f.Close()
 	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
