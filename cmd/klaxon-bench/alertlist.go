@@ -271,12 +271,16 @@ var (
 	seedIDChars      = "abcdefghijklmnopqrstuvwxyz234567"
 )
 
+// recentAlerts is how many of the newest seeded alerts are mostly still
+// open or acknowledged.
+const recentAlerts = 500
+
 const seedColumns = `public_id, account_id, integration_id, title, description, urgency, status, dedup_key, dedup_count,
 	additional_data, raw_request, raw_content_type, created_at, acknowledged_at, acknowledged_by_id, acknowledged_by,
 	resolved_at, resolved_by_id, resolved_by`
 
 // seedAlerts inserts n alerts over integrations, oldest first, over about
-// two years: most resolved, recent ones often open or acknowledged, as a team
+// two years: most resolved, the newest often open or acknowledged, as a team
 // would have them. Rows go in big transactions of multi-row inserts; the
 // full-text index is filled by its trigger as with real intake.
 func seedAlerts(ctx context.Context, db *models.DB, accountID uint, integrations []*models.Integration, n int, out io.Writer) error {
@@ -407,11 +411,13 @@ func appendSeedAlert(args []any, rng *rand.Rand, accountID uint, integrations []
 		ChannelID: "n15qytbp638eb8iqwtfx6ex9ga", ChannelName: "ops-" + service, Timestamp: created.UnixMilli(),
 		UserID: "98hybztiaf855p8mshg3fg59th", UserName: user, PostID: postID, Text: text, TriggerWord: trigger})
 
-	// Recent alerts are often still open or acknowledged; old ones are
-	// resolved but for a few forgotten ones.
+	// The newest alerts are often still open or acknowledged; older ones
+	// are resolved but for a few forgotten ones. A team has about as many
+	// alerts on its plate whether its history holds a thousand or a
+	// million.
 	status := models.StatusResolved
 	roll := rng.IntN(1000)
-	if n-i <= n/50 {
+	if n-i <= recentAlerts {
 		switch {
 		case roll < 500:
 			status = models.StatusOpen
@@ -420,9 +426,9 @@ func appendSeedAlert(args []any, rng *rand.Rand, accountID uint, integrations []
 		}
 	} else {
 		switch {
-		case roll < 5:
+		case roll < 2:
 			status = models.StatusOpen
-		case roll < 10:
+		case roll < 4:
 			status = models.StatusAcknowledged
 		}
 	}
