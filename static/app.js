@@ -95,6 +95,8 @@
     var refresh = function () {
       if (document.hidden) return;
       fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin" }).then(function (r) {
+        // A session that ended answers with the log-in page.
+        if (r.redirected && r.url.indexOf("/login") >= 0) throw new Error("logged out");
         if (r.status === 200) return r.text();
         throw new Error("status " + r.status);
       }).then(function (html) {
@@ -123,8 +125,11 @@
         }
         if (indicator) indicator.textContent = "Live · updated " + new Date().toLocaleTimeString();
         updateBulk();
-      }).catch(function () {
-        if (indicator) indicator.textContent = "Live updates paused: Klaxon did not answer";
+      }).catch(function (err) {
+        if (!indicator) return;
+        indicator.textContent = err && err.message === "logged out"
+          ? "Live updates stopped: your session ended. Reload to log in again."
+          : "Live updates paused: Klaxon did not answer";
       });
     };
     setInterval(refresh, 3000);
