@@ -44,6 +44,22 @@ func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
 	return context.WithValue(ctx, loggerKey, l)
 }
 
+// logAttrsKey is where handlers leave attributes for their request's line in
+// the log.
+const logAttrsKey = "klaxon.log_attrs"
+
+// AddLogAttrs adds key-value pairs to the one line logged for the request.
+func AddLogAttrs(c echo.Context, args ...any) {
+	prev, _ := c.Get(logAttrsKey).([]any)
+	c.Set(logAttrsKey, append(prev, args...))
+}
+
+// LogAttrs returns the pairs handlers added with AddLogAttrs.
+func LogAttrs(c echo.Context) []any {
+	attrs, _ := c.Get(logAttrsKey).([]any)
+	return attrs
+}
+
 // Logger returns the request's logger (with its request id).
 func (h *Handler) Logger(c echo.Context) *slog.Logger {
 	if l, ok := c.Request().Context().Value(loggerKey).(*slog.Logger); ok {

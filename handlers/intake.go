@@ -18,6 +18,10 @@ import (
 // never sends more than a post, far below this).
 const MaxIntakeBody = 1 << 20
 
+// failedRetryAfter is the Retry-After, in seconds, of a 503: enough for a
+// restart or a database fail-over to finish.
+const failedRetryAfter = 5
+
 // intakeAnswer is the JSON body of the intake endpoint. Text is what
 // Mattermost posts back in the channel; it is set only for new alerts on
 // integrations that reply in channel, never for errors.
@@ -83,8 +87,10 @@ func (h *Handler) ingest(c echo.Context, publicID, contentType string, length in
 	}
 	res, err := h.Writer.Submit(ctx, req)
 	if err != nil {
-		h.Logger(c).Warn("intake not stored", "integration", publicID, "err", err)
-		return models.IntakeResult{Outcome: models.OutcomeFailed, Message: "Klaxon is shutting down or busy; the alert was not stored. Send it again."}, nil
+		// Not queued (shutting down) or given up in the queue (the sender
+		// went away): nothing was stored, and the request log says so.
+		logErr := h.DB.LogUnstored([]*models.IntakeRequest{req}, "Klaxon was shutting down or too busy and did not store this request. Send it again.")
+		return models.IntakeResult{Outcome: models.OutcomeFailed, Message: "Klaxon is shutting down or busy; the alert was not stored. Send it again.", Err: errors.Join(err, logErr)}, nil
 	}
 	return res, nil
 }
@@ -105,17 +111,23 @@ func readLimited(body io.Reader, length int64) (data []byte, tooLarge bool, err 
 
 func (h *Handler) answerIntake(c echo.Context, res models.IntakeResult) error {
 	status := res.Outcome.Status()
-	log := h.Logger(c)
+	// One line per request: the request line gets the outcome.
+	AddLogAttrs(c, "integration", c.Param("id"), "outcome", string(res.Outcome))
+	if res.Err != nil {
+		AddLogAttrs(c, "err", res.Err.Error())
+	}
 	if !res.Outcome.OK() {
-		log.Info("intake refused", "integration", c.Param("id"), "outcome", res.Outcome, "status", status)
-		if res.Outcome == models.OutcomeRateLimited {
+		switch res.Outcome {
+		case models.OutcomeRateLimited:
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(res.RetryAfter.Seconds(), 1)))))
+		case models.OutcomeFailed:
+			c.Response().Header().Set("Retry-After", strconv.Itoa(failedRetryAfter))
 		}
 		return c.JSON(status, intakeAnswer{Error: res.Message})
 	}
 	dedup := res.Outcome == models.OutcomeDeduplicated
 	ans := intakeAnswer{AlertID: res.AlertPublicID, Deduplicated: &dedup}
-	log.Info("intake stored", "integration", c.Param("id"), "outcome", res.Outcome, "alert", res.AlertPublicID)
+	AddLogAttrs(c, "alert", res.AlertPublicID)
 	if !dedup {
 		ans.Urgency = string(res.Urgency)
 		ans.URL = h.BaseURL + "/alerts/" + res.AlertPublicID

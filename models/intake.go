@@ -16,8 +16,14 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// MaxLoggedBody is how much of a request body the request log keeps.
-const MaxLoggedBody = 16 << 10
+// MaxLoggedBody is how much of a request body the request log keeps, and
+// MaxRefusedLoggedBody how much of a refused request's body: enough to see
+// what was wrong, and little enough that a flood of bad requests cannot fill
+// the disk before retention prunes it.
+const (
+	MaxLoggedBody        = 16 << 10
+	MaxRefusedLoggedBody = 2 << 10
+)
 
 // IntakeRequest is one delivery to an integration's endpoint, parsed (or
 // refused) by the HTTP layer.
@@ -44,6 +50,8 @@ type IntakeResult struct {
 	Title          string
 	ReplyInChannel bool
 	RetryAfter     time.Duration
+	// Err is why a request failed (for the server log, not for the sender).
+	Err error
 }
 
 // ErrWriterClosed is returned by Submit once the writer is shutting down.
@@ -61,6 +69,9 @@ type WriterOptions struct {
 	// created or updated alerts, with the accounts concerned. It runs on
 	// the writer's goroutine: the next batch waits for it.
 	OnCommit func(accountIDs []uint)
+	// OnEnqueue, when set, is called after each committed batch that put
+	// notifications in the outbox, on the writer's goroutine.
+	OnEnqueue func()
 }
 
 // Writer stores intake requests with group commit: concurrent requests are
@@ -77,13 +88,16 @@ type WriterOptions struct {
 // goroutine before it queues, so the one writer goroutine does only what
 // must be serialized.
 type Writer struct {
-	db       *DB
-	opts     WriterOptions
-	queue    chan *intakeJob
-	mu       sync.RWMutex // guards closed against Submit
-	closed   bool
-	done     chan struct{}
-	limiters map[uint]*rate.Limiter // owned by the writer goroutine
+	db     *DB
+	opts   WriterOptions
+	queue  chan *intakeJob
+	mu     sync.RWMutex // guards closed against Submit
+	closed bool
+	done   chan struct{}
+	// limiters and refusedLimiters hold each integration's buckets for
+	// requests that would be stored and for those that would be refused;
+	// they are owned by the writer goroutine.
+	limiters, refusedLimiters map[uint]*rate.Limiter
 	// conn and stmts are owned by the writer goroutine; conn is nil after
 	// a failed batch until the next one opens a fresh connection.
 	conn  *sql.Conn
@@ -141,11 +155,12 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		opts.MaxBatch = 256
 	}
 	w := &Writer{
-		db:       db,
-		opts:     opts,
-		queue:    make(chan *intakeJob, 4*opts.MaxBatch),
-		done:     make(chan struct{}),
-		limiters: map[uint]*rate.Limiter{},
+		db:              db,
+		opts:            opts,
+		queue:           make(chan *intakeJob, 4*opts.MaxBatch),
+		done:            make(chan struct{}),
+		limiters:        map[uint]*rate.Limiter{},
+		refusedLimiters: map[uint]*rate.Limiter{},
 	}
 	if err := w.connect(context.Background()); err != nil {
 		return nil, err
@@ -281,6 +296,9 @@ func prepare(req *IntakeRequest) preparedRequest {
 	if len(p.logBody) > MaxLoggedBody {
 		p.logBody = truncate(p.logBody, MaxLoggedBody) + "\n… (cut: the request log keeps the first 16 KiB)"
 	}
+	if req.Refused != "" {
+		p.logBody = refusedLogBody(p.logBody)
+	}
 	if req.Refused == "" && req.Payload != nil {
 		// Urgency "" means the text names none: the integration's default
 		// applies, read in the batch's transaction like the site URL.
@@ -360,17 +378,26 @@ func (w *Writer) loop() {
 // commit writes one batch in one transaction and answers every job in it.
 // If anything fails, nothing of the batch is stored and every job is told so.
 func (w *Writer) commit(batch []*intakeJob) {
-	accounts, err := w.writeBatch(batch)
+	accounts, enqueued, err := w.writeBatch(batch)
 	if err != nil {
 		// The connection may be what failed (PostgreSQL restarted): the
 		// next batch starts on a fresh one.
 		w.disconnect()
+		reqs := make([]*IntakeRequest, len(batch))
+		for i, j := range batch {
+			reqs[i] = j.req
+		}
+		// The request log shows the loss, if the database takes that much.
+		logErr := w.db.LogUnstored(reqs, "Klaxon could not store this request: the database refused the write. Nothing of it was kept; send it again.")
 		for _, j := range batch {
-			j.result = IntakeResult{Outcome: OutcomeFailed, Message: "Klaxon could not store the alert; try again"}
+			j.result = IntakeResult{Outcome: OutcomeFailed, Message: "Klaxon could not store the alert; try again", Err: errors.Join(err, logErr)}
 		}
 	}
 	for _, j := range batch {
 		j.done <- struct{}{}
+	}
+	if err == nil && enqueued && w.opts.OnEnqueue != nil {
+		w.opts.OnEnqueue()
 	}
 	if err == nil && len(accounts) > 0 && w.opts.OnCommit != nil {
 		w.opts.OnCommit(accounts)
@@ -404,16 +431,16 @@ type alertKey struct {
 	dedupKey      string
 }
 
-func (w *Writer) writeBatch(batch []*intakeJob) (accounts []uint, err error) {
+func (w *Writer) writeBatch(batch []*intakeJob) (accounts []uint, enqueued bool, err error) {
 	ctx := context.Background()
 	if w.conn == nil {
 		if err := w.connect(ctx); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	tx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer func() {
 		if err != nil {
@@ -423,24 +450,24 @@ func (w *Writer) writeBatch(batch []*intakeJob) (accounts []uint, err error) {
 	now := time.Now().UTC()
 	b := &batchWriter{w: w, tx: tx, ctx: ctx, now: now}
 	if err := b.decide(batch); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := b.findOpen(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	b.assign()
 	if err := b.insertAlerts(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := b.writeRest(batch); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, j := range b.accepted {
 		if !containsUint(accounts, j.integ.accountID) {
 			accounts = append(accounts, j.integ.accountID)
 		}
 	}
-	return accounts, tx.Commit()
+	return accounts, b.enqueued, tx.Commit()
 }
 
 // batchWriter holds one batch's state inside its transaction.
@@ -452,6 +479,7 @@ type batchWriter struct {
 	accepted []*intakeJob // jobs that make or redeliver an alert, in order
 	open     map[alertKey]*batchAlert
 	fresh    []*batchAlert // alerts to insert, in order
+	enqueued bool          // notifications went into the outbox
 }
 
 func (b *batchWriter) exec(q string, args ...any) error {
@@ -528,24 +556,34 @@ func (b *batchWriter) decide(batch []*intakeJob) error {
 }
 
 // refuse decides whether req is turned away before it touches any alert.
+//
+// Requests that would be refused anyway (bad body, disabled integration,
+// wrong token) draw on a bucket of their own: a flood of them is answered 429
+// once that bucket is empty, and never uses up the bucket of the sender with
+// the right token.
 func (w *Writer) refuse(integ *intakeIntegration, req *IntakeRequest, now time.Time) (IntakeResult, bool) {
-	if req.Refused != "" {
-		return IntakeResult{Outcome: req.Refused, Message: req.Message}, true
-	}
-	if !integ.enabled {
-		return IntakeResult{Outcome: OutcomeDisabled, Message: "This integration is disabled in Klaxon; enable it on its page to receive alerts again."}, true
-	}
-	if delay := w.limit(integ.id, now); delay > 0 {
-		return IntakeResult{Outcome: OutcomeRateLimited, Message: "Too many requests for this integration; slow down.", RetryAfter: delay}, true
-	}
-	if integ.token != "" && subtle.ConstantTimeCompare([]byte(integ.token), []byte(req.Payload.Token)) != 1 {
+	var res IntakeResult
+	switch {
+	case req.Refused != "":
+		res = IntakeResult{Outcome: req.Refused, Message: req.Message}
+	case !integ.enabled:
+		res = IntakeResult{Outcome: OutcomeDisabled, Message: "This integration is disabled in Klaxon; enable it on its page to receive alerts again."}
+	case integ.token != "" && subtle.ConstantTimeCompare([]byte(integ.token), []byte(req.Payload.Token)) != 1:
 		msg := "The token does not match the one saved in Klaxon. Copy the token from the Mattermost outgoing webhook into the integration's Token field."
 		if req.Payload.Token == "" {
 			msg = "The request has no token, but this integration requires one."
 		}
-		return IntakeResult{Outcome: OutcomeBadToken, Message: msg}, true
+		res = IntakeResult{Outcome: OutcomeBadToken, Message: msg}
+	default:
+		if delay := w.limit(w.limiters, integ.id, now); delay > 0 {
+			return IntakeResult{Outcome: OutcomeRateLimited, Message: "Too many requests for this integration; slow down.", RetryAfter: delay}, true
+		}
+		return IntakeResult{}, false
 	}
-	return IntakeResult{}, false
+	if delay := w.limit(w.refusedLimiters, integ.id, now); delay > 0 {
+		return IntakeResult{Outcome: OutcomeRateLimited, Message: "Too many refused requests for this integration (" + strings.ToLower(res.Outcome.Label()) + "); slow down.", RetryAfter: delay}, true
+	}
+	return res, true
 }
 
 // findOpen loads the open alerts of the batch's dedup keys, per
@@ -589,7 +627,7 @@ func (b *batchWriter) findOpen() error {
 				}
 				b.open[alertKey{integID, key}] = a
 			}
-			if err := rows.Close(); err != nil {
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 				return err
 			}
 		}
@@ -658,7 +696,7 @@ func (b *batchWriter) insertAlerts() error {
 			}
 			ids[publicID] = id
 		}
-		if err := rows.Close(); err != nil {
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
 	}
@@ -696,6 +734,7 @@ func (b *batchWriter) writeRest(batch []*intakeJob) error {
 				if err := b.exec(sqlEnqueue, enqueueArgs(a.id, j.integ.accountID, j.integ.id, a.urgency, NotifyOpened, repliedIn, b.now)...); err != nil {
 					return err
 				}
+				b.enqueued = true
 			}
 		} else {
 			res.Outcome, res.Message = OutcomeDeduplicated, "Redelivery of an open alert; its count went up."
@@ -718,8 +757,12 @@ func (b *batchWriter) writeRest(batch []*intakeJob) error {
 			continue
 		}
 		res := &j.result
+		body := j.prep.logBody
+		if !res.Outcome.OK() {
+			body = refusedLogBody(body)
+		}
 		logs = append(logs, j.integ.id, b.now, j.prep.source, res.Outcome, res.Outcome.Status(),
-			truncate(res.Message, 500), res.AlertPublicID, j.prep.contentType, j.prep.logBody)
+			truncate(res.Message, 500), res.AlertPublicID, j.prep.contentType, body)
 	}
 	return b.insertMany(sqlInsertLogs, rowInsertLog, 9, logs)
 }
@@ -736,20 +779,20 @@ func (b *batchWriter) insertMany(head, row string, width int, args []any) error 
 	return nil
 }
 
-// limit takes one request from the integration's bucket and returns how long
-// to wait when the bucket is empty.
-func (w *Writer) limit(integrationID uint, now time.Time) time.Duration {
+// limit takes one request from the integration's bucket in limiters and
+// returns how long to wait when the bucket is empty.
+func (w *Writer) limit(limiters map[uint]*rate.Limiter, integrationID uint, now time.Time) time.Duration {
 	if w.opts.RatePerSecond <= 0 {
 		return 0
 	}
-	lim, ok := w.limiters[integrationID]
+	lim, ok := limiters[integrationID]
 	if !ok {
 		burst := w.opts.Burst
 		if burst <= 0 {
 			burst = 1
 		}
 		lim = rate.NewLimiter(rate.Limit(w.opts.RatePerSecond), burst)
-		w.limiters[integrationID] = lim
+		limiters[integrationID] = lim
 	}
 	r := lim.ReserveN(now, 1)
 	if delay := r.DelayFrom(now); delay > 0 {
@@ -757,6 +800,16 @@ func (w *Writer) limit(integrationID uint, now time.Time) time.Duration {
 		return delay
 	}
 	return 0
+}
+
+// refusedLogBody is the part of a refused request's body that its log row
+// keeps.
+func refusedLogBody(body string) string {
+	const note = "\n… (cut: the request log keeps the first 2 KiB of a refused request)"
+	if len(body) <= MaxRefusedLoggedBody+len(note) {
+		return body
+	}
+	return truncate(body, MaxRefusedLoggedBody) + note
 }
 
 func truncate(s string, n int) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -189,9 +190,16 @@ func TestWriterFailedBatchStoresNothing(t *testing.T) {
 					t.Errorf("request %d of the failed batch: %+v, want %s (503) and no alert", i, res, models.OutcomeFailed)
 				}
 			}
-			want := rowCounts{alerts: 1, events: 1, logs: 1} // the blocker's
+			// Nothing of the batch is stored but its request-log rows,
+			// which say it failed.
+			want := rowCounts{alerts: 1, events: 1, logs: 1 + int64(len(reqs))}
 			if got := counts(t, e.db); got != want {
 				t.Errorf("after the failed batch: %+v, want %+v (nothing of the batch stored)", got, want)
+			}
+			var failed []models.IntegrationLog
+			e.db.Where("outcome = ?", models.OutcomeFailed).Find(&failed)
+			if len(failed) != len(reqs) || failed[0].Status != 503 || failed[0].AlertPublicID != "" || !strings.Contains(failed[0].Message, "send it again") {
+				t.Errorf("request log of the failed batch: %d rows (want %d, status 503, no alert, saying so): %+v", len(failed), len(reqs), failed)
 			}
 			// The writer goes on: the next batch is written.
 			if res := e.submit(t, e.request("good-0", "outage 0 again")); res.Outcome != models.OutcomeAccepted {
@@ -200,7 +208,7 @@ func TestWriterFailedBatchStoresNothing(t *testing.T) {
 			if res := e.submit(t, e.request("bad-2", "poison again")); res.Outcome != models.OutcomeFailed {
 				t.Errorf("a poisoned request alone: %+v, want failed", res)
 			}
-			want = rowCounts{alerts: 2, events: 2, logs: 2}
+			want = rowCounts{alerts: 2, events: 2, logs: 2 + int64(len(reqs)) + 1}
 			if got := counts(t, e.db); got != want {
 				t.Errorf("at the end: %+v, want %+v", got, want)
 			}

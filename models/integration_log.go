@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -110,4 +111,45 @@ func (d *DB) IntegrationLog(ctx context.Context, integrationID, id uint) (*Integ
 		return nil, ErrNotFound
 	}
 	return &l, err
+}
+
+// LogUnstored writes request-log rows saying that reqs were not stored (a
+// failed batch, a request given up while queued), for the requests whose
+// integration exists. It takes at most a few seconds: it is best effort, on
+// a database that has just failed a write.
+func (d *DB) LogUnstored(reqs []*IntakeRequest, message string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ids := map[string]uint{}
+	for _, r := range reqs {
+		ids[r.IntegrationPublicID] = 0
+	}
+	publicIDs := make([]string, 0, len(ids))
+	for id := range ids {
+		publicIDs = append(publicIDs, id)
+	}
+	var found []Integration
+	if err := d.WithContext(ctx).Select("id", "public_id").Where("public_id IN ?", publicIDs).Find(&found).Error; err != nil {
+		return fmt.Errorf("log unstored requests: %w", err)
+	}
+	for _, i := range found {
+		ids[i.PublicID] = i.ID
+	}
+	now := time.Now().UTC()
+	var rows []IntegrationLog
+	for _, r := range reqs {
+		if ids[r.IntegrationPublicID] == 0 {
+			continue
+		}
+		p := prepare(&IntakeRequest{Source: r.Source, ContentType: r.ContentType, Body: r.Body, Refused: OutcomeFailed})
+		rows = append(rows, IntegrationLog{IntegrationID: ids[r.IntegrationPublicID], CreatedAt: now, Source: p.source,
+			Outcome: OutcomeFailed, Status: OutcomeFailed.Status(), Message: truncate(message, 500), ContentType: p.contentType, Body: p.logBody})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := d.WithContext(ctx).CreateInBatches(rows, 100).Error; err != nil {
+		return fmt.Errorf("log unstored requests: %w", err)
+	}
+	return nil
 }

@@ -213,6 +213,14 @@ var jsonTokenField = regexp.MustCompile(`("token"\s*:\s*")((?:[^"\\]|\\.)*)(")`)
 // numbers, repeated fields); a token of 16 or more characters is also hidden
 // wherever else it appears. The result is storable text (see CleanText).
 func MaskToken(body string) string {
+	if masked, ok := maskPlainJSON(body); ok {
+		return masked
+	}
+	return maskTokenAnyBody(body)
+}
+
+// maskTokenAnyBody is MaskToken for any body: JSON, form or neither.
+func maskTokenAnyBody(body string) string {
 	masked, tokens, ok := maskJSONTokens(body)
 	if !ok {
 		masked = jsonTokenField.ReplaceAllStringFunc(body, func(m string) string {
@@ -229,6 +237,67 @@ func MaskToken(body string) string {
 		}
 	}
 	return CleanText(masked)
+}
+
+// maskPlainJSON is MaskToken's fast path, for what Mattermost sends with
+// Content-Type application/json: a valid JSON body without a backslash (so
+// no escaped names or quotes) and without "=" (so nothing a form parser would
+// take for a field). In such a body every '"' opens or closes a string, so
+// one pass finds each member named token; the result is the same as
+// maskTokenAnyBody's. ok is false, and the caller takes the general path,
+// for any other body or a token that is not a string.
+func maskPlainJSON(body string) (masked string, ok bool) {
+	if strings.ContainsAny(body, `\=`) || !json.Valid([]byte(body)) {
+		return "", false
+	}
+	var out strings.Builder
+	var tokens []string
+	copied := 0
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		end := i + 1 + strings.IndexByte(body[i+1:], '"') // valid JSON: it is there
+		name := body[i : end+1]
+		i = end
+		if name != `"token"` {
+			continue
+		}
+		j := skipJSONSpace(body, end+1)
+		if j >= len(body) || body[j] != ':' {
+			continue // a string value that reads "token"
+		}
+		j = skipJSONSpace(body, j+1)
+		if body[j] != '"' {
+			return "", false
+		}
+		valueEnd := j + 1 + strings.IndexByte(body[j+1:], '"')
+		value := body[j+1 : valueEnd]
+		tokens = append(tokens, value)
+		replacement, _ := json.Marshal(maskSecret(value))
+		out.WriteString(body[copied:j])
+		out.Write(replacement)
+		copied = valueEnd + 1
+		i = valueEnd
+	}
+	if len(tokens) == 0 {
+		return CleanText(body), true
+	}
+	out.WriteString(body[copied:])
+	masked = out.String()
+	for _, t := range tokens {
+		for len(t) >= 16 && strings.Contains(masked, t) {
+			masked = strings.ReplaceAll(masked, t, maskSecret(t))
+		}
+	}
+	return CleanText(masked), true
+}
+
+func skipJSONSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // maskJSONTokens masks the value of every member named token (after

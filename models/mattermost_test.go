@@ -157,3 +157,34 @@ func TestMaskToken(t *testing.T) {
 		t.Errorf("a body without a token field changed: %q", got)
 	}
 }
+
+// TestMaskTokenFastPathAgrees runs bodies that take MaskToken's fast path
+// (plain JSON) and some that must not, and checks that both paths agree.
+func TestMaskTokenFastPathAgrees(t *testing.T) {
+	const tok = "fsjg44c9ojduudat814ue9uf7y"
+	for _, body := range []string{
+		`{"token":"` + tok + `","text":"x"}`,
+		`{"token":"` + tok + `","text":"repeat ` + tok + `"}`,
+		"{\n  \"token\"\t:\n \"" + tok + "\",\"text\":\"x\"}",
+		`{"text":"token","token":"` + tok + `"}`,
+		`{"a":{"token":"` + tok + `"},"token":"other-token-0123456789"}`,
+		`{"token":["` + tok + `"]}`,
+		`{"token":12345678901234567890}`,
+		`{"token":"<b>&amp;</b>-long-enough-token"}`,
+		`{"token":"ünïcødé-token-välue"}`,
+		`{"text":"no token here","x":"token"}`,
+		`{"token":"` + tok + `","text":"a=b"}`,
+		`{"t\u006fken":"` + tok + `"}`,
+		`{"token":"` + tok + `"`,
+		`["token",":","not-a-member-so-kept"]`,
+		``,
+	} {
+		fast, general := models.MaskToken(body), models.MaskTokenAnyBody(body)
+		if fast != general {
+			t.Errorf("paths differ on %q:\nMaskToken: %q\ngeneral:   %q", body, fast, general)
+		}
+		if strings.Contains(fast, tok) {
+			t.Errorf("token left in %q", fast)
+		}
+	}
+}

@@ -241,6 +241,76 @@ func TestIntakeRateLimit(t *testing.T) {
 	}
 }
 
+// TestWrongTokensDoNotStarveTheSender floods an integration with requests
+// carrying a wrong token (someone probing, or an old webhook): they run out
+// of their own bucket and get 429, keep only a short excerpt of their body in
+// the request log, and the sender with the right token still gets through.
+func TestWrongTokensDoNotStarveTheSender(t *testing.T) {
+	srv, cl, id := limitsTeam(t, func(c *web.Config) { c.RateLimit, c.RateBurst = 0.5, 3 })
+	const token = "fsjg44c9ojduudat814ue9uf7y"
+	cl.SetToken(id, token)
+	padding := strings.Repeat("x", 10<<10)
+	var statuses []int
+	for i := range 8 {
+		status, _ := webtest.Intake(t, srv.URL, id, "application/json", fmt.Sprintf(`{"token":"wrong","text":"outage %d %s"}`, i, padding))
+		statuses = append(statuses, status)
+	}
+	want := []int{403, 403, 403, 429, 429, 429, 429, 429}
+	if fmt.Sprint(statuses) != fmt.Sprint(want) {
+		t.Errorf("wrong-token flood answered %v, want %v (the refused requests' own burst of 3, then 429)", statuses, want)
+	}
+	for i := range 3 {
+		if status, raw := webtest.Intake(t, srv.URL, id, "application/json", fmt.Sprintf(`{"token":%q,"text":"real outage %d"}`, token, i)); status != http.StatusOK {
+			t.Fatalf("the real sender's request %d after the flood: %d %s", i, status, raw)
+		}
+	}
+	var logs []models.IntegrationLog
+	srv.DB().Where("outcome <> ?", models.OutcomeAccepted).Order("id").Find(&logs)
+	if len(logs) != 8 {
+		t.Fatalf("%d request-log rows for the 8 refused requests", len(logs))
+	}
+	for _, l := range logs {
+		if len(l.Body) > models.MaxRefusedLoggedBody+200 || !strings.Contains(l.Body, "first 2 KiB") {
+			t.Errorf("a refused request's log row keeps %d bytes of body, want a cut excerpt of about %d", len(l.Body), models.MaxRefusedLoggedBody)
+		}
+	}
+	if !strings.Contains(logs[7].Message, "wrong token") {
+		t.Errorf("the 429 of a refused request does not say what was refused: %q", logs[7].Message)
+	}
+}
+
+// TestFailedWriteAnswers503AndLogsIt makes the database refuse the alert's
+// write: the sender gets 503 with Retry-After, and the request log shows the
+// request as not stored.
+func TestFailedWriteAnswers503AndLogsIt(t *testing.T) {
+	srv, cl, id := limitsTeam(t)
+	if err := srv.DB().Exec(`CREATE TRIGGER fail_alerts BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'disk full'); END`).Error; err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/integration/"+id, strings.NewReader(`{"text":"outage db-1","post_id":"p1"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(raw), "try again") {
+		t.Fatalf("failed write: %d, Retry-After %q, %s; want 503 with Retry-After and a message", resp.StatusCode, resp.Header.Get("Retry-After"), raw)
+	}
+	var logs []models.IntegrationLog
+	srv.DB().Find(&logs)
+	if len(logs) != 1 || logs[0].Outcome != models.OutcomeFailed || logs[0].Status != 503 || !strings.Contains(logs[0].Body, "outage db-1") {
+		t.Fatalf("request log: %+v, want one failed row with status 503 and the body", logs)
+	}
+	if !strings.Contains(cl.Get("/integrations/"+id).Text(`[data-testid="log-row"]`), "Failed") {
+		t.Error("the integration's request log does not show the failure")
+	}
+	if logs := srv.Logs.String(); !strings.Contains(logs, "disk full") {
+		t.Errorf("the server log does not say why the write failed:\n%s", logs)
+	}
+}
+
 func TestLogInThrottle(t *testing.T) {
 	srv, _, _ := limitsTeam(t)
 	cl := srv.NewClient()

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -19,6 +20,8 @@ func (s *Server) routes() {
 	e.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete}, "/integration/:id", h.IntakeWrongMethod)
 	if s.cfg.BenchEndpoints {
 		e.POST("/bench/ceiling/:id", h.BenchCeiling)
+		// CPU profiles of the server under the benchmark's load.
+		e.GET("/bench/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
 	}
 
 	// Pages: a session (possibly anonymous) and CSRF on every form.

@@ -60,7 +60,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 	}
 	notifier := notify.NewWorker(db, cfg.BaseURL, log, cfg.WebhookAllowLoopback)
 	writer, err := models.NewWriter(db, models.WriterOptions{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst,
-		OnCommit: func([]uint) { notifier.Wake() }})
+		OnEnqueue: notifier.Wake})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -56,7 +56,8 @@ func NewServer(cfg Config, log *slog.Logger, db *models.DB, writer *models.Write
 }
 
 // requestLogger gives every request an id (echoed in X-Request-Id) and a
-// logger carrying it, and logs one line per request.
+// logger carrying it, and logs one line per request (with what the handler
+// added through handlers.AddLogAttrs).
 func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -74,8 +75,9 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 			if c.Response().Status >= 500 {
 				level = slog.LevelError
 			}
-			l.Log(req.Context(), level, "request", "method", req.Method, "path", req.URL.Path,
-				"status", c.Response().Status, "bytes", c.Response().Size, "duration_ms", float64(time.Since(start).Microseconds())/1000, "ip", c.RealIP())
+			args := append([]any{"method", req.Method, "path", req.URL.Path, "status", c.Response().Status, "bytes", c.Response().Size,
+				"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "ip", c.RealIP()}, handlers.LogAttrs(c)...)
+			l.Log(req.Context(), level, "request", args...)
 			return nil
 		}
 	}
