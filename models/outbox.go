@@ -83,11 +83,14 @@ func enqueueNotifications(tx *gorm.DB, a *Alert, event string, now time.Time) er
 }
 
 // DueOutbox returns up to limit pending items whose time has come and that
-// no worker holds.
-func (d *DB) DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
+// no worker holds, leaving out those of the channels in skip.
+func (d *DB) DueOutbox(ctx context.Context, now time.Time, limit int, skip []uint) ([]OutboxItem, error) {
 	var items []OutboxItem
-	err := d.WithContext(ctx).Where("state = ? AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)", OutboxPending, now.UTC(), now.UTC()).
-		Order("next_attempt_at, id").Limit(limit).Find(&items).Error
+	q := d.WithContext(ctx).Where("state = ? AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)", OutboxPending, now.UTC(), now.UTC())
+	if len(skip) > 0 {
+		q = q.Where("channel_id NOT IN ?", skip)
+	}
+	err := q.Order("next_attempt_at, id").Limit(limit).Find(&items).Error
 	return items, err
 }
 

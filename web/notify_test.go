@@ -330,6 +330,32 @@ func TestSlowMattermostDoesNotSlowIntake(t *testing.T) {
 	}
 }
 
+// A slow webhook holds up only its own channel: another channel's posts go
+// out meanwhile, each channel's in the order of its events.
+func TestSlowChannelDoesNotHoldOthers(t *testing.T) {
+	srv, cl := signedIn(t)
+	slow := newFakeMattermost(t, func(int) (int, time.Duration) { return http.StatusOK, 3 * time.Second })
+	fast := newFakeMattermost(t, nil)
+	id := cl.CreateIntegration("A", models.UrgencyLow)
+	createChannel(t, cl, url.Values{"name": {"slow"}, "webhook_url": {slow.URL}, "events": {"opened"}})
+	createChannel(t, cl, url.Values{"name": {"fast"}, "webhook_url": {fast.URL}, "events": {"opened"}})
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		if status, _ := webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage order `+itoa(uint(i))+`","post_id":"o`+itoa(uint(i))+`"}`); status != 200 {
+			t.Fatalf("intake %d", status)
+		}
+	}
+	eventually(t, 2500*time.Millisecond, "the fast channel's three posts while the slow one is still busy", func() bool { return len(fast.messages()) == 3 })
+	if n := len(slow.messages()); n > 1 || time.Since(start) > 3*time.Second {
+		t.Fatalf("the slow channel has %d posts after %v: the test did not overlap them", n, time.Since(start))
+	}
+	for i, m := range fast.messages() {
+		if want := "outage order " + itoa(uint(i)); !strings.HasSuffix(m.Attachments[0].Title, want) {
+			t.Errorf("fast channel post %d is %q, want the alert %q (events in order)", i, m.Attachments[0].Title, want)
+		}
+	}
+}
+
 func TestChannelPages(t *testing.T) {
 	srv, cl := signedIn(t)
 	if p := cl.Get("/channels"); p.Doc.Find(".empty").Length() != 1 {

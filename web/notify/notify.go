@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -102,7 +103,15 @@ type Worker struct {
 	// before try n+1.
 	MaxAttempts int
 	Backoff     func(attempt int) time.Duration
-	wake        chan struct{}
+	// Parallel is how many channels are posted to at once. Each channel's
+	// events go out one after the other, in order; a slow or dead webhook
+	// holds up only its own channel.
+	Parallel int
+	wake     chan struct{}
+
+	mu       sync.Mutex
+	busy     map[uint]bool // channels being posted to
+	inFlight sync.WaitGroup
 }
 
 // NewWorker returns a worker with sensible defaults: 10 s timeout per post,
@@ -118,7 +127,8 @@ func NewWorker(db *models.DB, baseURL string, log *slog.Logger, allowLoopback bo
 			d := time.Second << min(attempt, 20)
 			return min(d, 10*time.Minute)
 		},
-		wake: make(chan struct{}, 1),
+		Parallel: 4,
+		wake:     make(chan struct{}, 1),
 	}
 }
 
@@ -130,11 +140,13 @@ func (w *Worker) Wake() {
 	}
 }
 
-// Run delivers until ctx ends. A post under way when ctx ends is finished
-// (within the client's timeout) so that it is recorded exactly once.
+// Run delivers until ctx ends. Posts under way when ctx ends are finished
+// (within the client's timeout) so that each is recorded exactly once; Run
+// returns after them.
 func (w *Worker) Run(ctx context.Context) {
 	t := time.NewTicker(w.Poll)
 	defer t.Stop()
+	defer w.inFlight.Wait()
 	for {
 		w.drain(ctx)
 		select {
@@ -146,11 +158,24 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// drain delivers every due item, a batch at a time.
+// drain hands the due items to one goroutine per channel, at most Parallel
+// at once; a goroutine that finishes wakes the worker for what is left.
 func (w *Worker) drain(ctx context.Context) {
 	for ctx.Err() == nil {
-		now := time.Now()
-		items, err := w.DB.DueOutbox(ctx, now, 20)
+		w.mu.Lock()
+		if w.busy == nil {
+			w.busy = map[uint]bool{}
+		}
+		free := max(w.Parallel, 1) - len(w.busy)
+		skip := make([]uint, 0, len(w.busy))
+		for id := range w.busy {
+			skip = append(skip, id)
+		}
+		w.mu.Unlock()
+		if free <= 0 {
+			return
+		}
+		items, err := w.DB.DueOutbox(ctx, time.Now(), 50, skip)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.Log.Warn("notify: read outbox", "err", err)
@@ -160,13 +185,37 @@ func (w *Worker) drain(ctx context.Context) {
 		if len(items) == 0 {
 			return
 		}
-		for i := range items {
-			if ctx.Err() != nil {
-				return
+		var order []uint
+		perChannel := map[uint][]models.OutboxItem{}
+		for _, it := range items {
+			if _, ok := perChannel[it.ChannelID]; !ok {
+				order = append(order, it.ChannelID)
 			}
-			w.deliver(&items[i])
+			perChannel[it.ChannelID] = append(perChannel[it.ChannelID], it)
+		}
+		for _, id := range order[:min(free, len(order))] {
+			w.mu.Lock()
+			w.busy[id] = true
+			w.mu.Unlock()
+			w.inFlight.Add(1)
+			go w.deliverAll(ctx, id, perChannel[id])
 		}
 	}
+}
+
+// deliverAll posts one channel's items in order.
+func (w *Worker) deliverAll(ctx context.Context, channelID uint, items []models.OutboxItem) {
+	defer w.inFlight.Done()
+	for i := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		w.deliver(&items[i])
+	}
+	w.mu.Lock()
+	delete(w.busy, channelID)
+	w.mu.Unlock()
+	w.Wake()
 }
 
 // deliver makes one attempt at one item. It runs on a context of its own so
