@@ -138,6 +138,13 @@ func (s *Sessions) Login(c echo.Context, u *models.User) error {
 	return nil
 }
 
+// SessionID returns the id of the request's server-side session ("" when
+// there is none).
+func (s *Sessions) SessionID(c echo.Context) string {
+	sid, _ := session(c).Values[keySessionID].(string)
+	return sid
+}
+
 // Logout ends the session on the server and clears the cookie.
 func (s *Sessions) Logout(c echo.Context) error {
 	sess := session(c)

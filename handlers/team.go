@@ -73,3 +73,36 @@ func (h *Handler) RemoveTeammate(c echo.Context) error {
 	h.Sessions.Flash(c, "success", "Teammate removed.")
 	return redirect(c, "/team")
 }
+
+// Account is the signed-in user's own page: who they are, and a form to
+// change their password.
+func (h *Handler) Account(c echo.Context) error {
+	return render(c, http.StatusOK, views.AccountPage(h.page(c, "Your account", ""), nil))
+}
+
+// ChangePassword checks the current password, sets the new one and logs the
+// user's other sessions out.
+func (h *Handler) ChangePassword(c echo.Context) error {
+	u := CurrentUser(c)
+	if wait := h.Throttle.Attempt(u.Email, c.RealIP()); wait > 0 {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds(wait))
+		errs := views.FormErrors{"current": "Too many wrong passwords. Wait " + humanDuration(wait) + " and try again."}
+		return render(c, http.StatusTooManyRequests, views.AccountPage(h.page(c, "Your account", ""), errs))
+	}
+	in := models.PasswordChange{Current: c.FormValue("current"), Password: c.FormValue("password"), Confirm: c.FormValue("confirm")}
+	err := h.DB.ChangePassword(c.Request().Context(), u.ID, h.Sessions.SessionID(c), in)
+	var verr models.ValidationErrors
+	if errors.As(err, &verr) {
+		if verr["current"] == "" {
+			h.Throttle.Succeed(u.Email, c.RealIP())
+		}
+		return render(c, http.StatusUnprocessableEntity, views.AccountPage(h.page(c, "Your account", ""), views.FormErrors(verr)))
+	}
+	if err != nil {
+		return err
+	}
+	h.Throttle.Succeed(u.Email, c.RealIP())
+	h.Logger(c).Info("password changed", "user", u.ID)
+	h.Sessions.Flash(c, "success", "Your password is changed. Your other sessions are logged out.")
+	return redirect(c, "/account")
+}

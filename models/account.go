@@ -189,3 +189,40 @@ func (d *DB) CountAccounts(ctx context.Context) (int64, error) {
 	err := d.WithContext(ctx).Model(&Account{}).Count(&n).Error
 	return n, err
 }
+
+// PasswordChange is the input for a user changing their own password.
+type PasswordChange struct {
+	Current, Password, Confirm string
+}
+
+// ChangePassword sets a new password for user after checking the current
+// one, and ends the user's other sessions (a password is changed most often
+// because it may be known to someone else). keepSession is the session that
+// stays logged in.
+func (d *DB) ChangePassword(ctx context.Context, userID uint, keepSession string, in PasswordChange) error {
+	var u User
+	if err := d.WithContext(ctx).Where("id = ?", userID).First(&u).Error; err != nil {
+		return err
+	}
+	errs := ValidationErrors{}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(in.Current)) != nil {
+		errs.Add("current", "This is not your current password.")
+	}
+	validatePassword(errs, in.Password, in.Confirm)
+	if errs["password"] == "" && in.Password == in.Current && errs["current"] == "" {
+		errs.Add("password", "Choose a password different from the current one.")
+	}
+	if err := errs.OrNil(); err != nil {
+		return err
+	}
+	hash, err := HashPassword(in.Password)
+	if err != nil {
+		return err
+	}
+	return d.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&User{}).Where("id = ?", userID).Update("password_hash", hash).Error; err != nil {
+			return err
+		}
+		return tx.Where("user_id = ? AND id <> ?", userID, keepSession).Delete(&Session{}).Error
+	})
+}

@@ -410,3 +410,53 @@ func TestTeammates(t *testing.T) {
 }
 
 func itoa(n uint) string { return strconvUint(uint64(n)) }
+
+// TestChangePassword changes a password from the account page: wrong
+// current password and bad new ones are shown next to their fields; success
+// keeps this session, logs the user's other sessions out, and only the new
+// password logs in afterwards.
+func TestChangePassword(t *testing.T) {
+	srv, cl := signedIn(t)
+	other := srv.NewClient()
+	if p := other.Submit("/login", "/login", url.Values{"email": {"ops@example.com"}, "password": {password}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("second session: log-in %d", p.Status)
+	}
+	if p := cl.Get("/alerts"); p.Doc.Find(`a[href="/account"]`).Length() != 1 {
+		t.Error("the user menu has no link to the account page")
+	}
+	const newPassword = "a much better passphrase"
+	for _, tc := range []struct {
+		form  url.Values
+		field string
+	}{
+		{url.Values{"current": {"not my password"}, "password": {newPassword}, "confirm": {newPassword}}, "current"},
+		{url.Values{"current": {password}, "password": {"short"}, "confirm": {"short"}}, "password"},
+		{url.Values{"current": {password}, "password": {newPassword}, "confirm": {newPassword + "!"}}, "confirm"},
+		{url.Values{"current": {password}, "password": {password}, "confirm": {password}}, "password"},
+	} {
+		p := cl.Submit("/account", "/account/password", tc.form)
+		if p.Status != http.StatusUnprocessableEntity || p.Doc.Find(`#err-`+tc.field).Length() != 1 {
+			t.Errorf("%v: status %d, error next to %q: %d", tc.form, p.Status, tc.field, p.Doc.Find(`#err-`+tc.field).Length())
+		}
+	}
+	if p := other.Get("/alerts"); p.Status != http.StatusOK {
+		t.Fatalf("failed changes must not log anyone out: %d", p.Status)
+	}
+	p := cl.Submit("/account", "/account/password", url.Values{"current": {password}, "password": {newPassword}, "confirm": {newPassword}})
+	if p.Status != http.StatusSeeOther || p.Location != "/account" {
+		t.Fatalf("change: %d → %q\n%s", p.Status, p.Location, p.Body)
+	}
+	if p := cl.Get("/account"); p.Status != http.StatusOK || !strings.Contains(p.Text(".flash-success"), "password is changed") {
+		t.Errorf("this session after the change: %d, flash %q", p.Status, p.Text(".flash-success"))
+	}
+	if p := other.Get("/alerts"); p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/login") {
+		t.Errorf("the other session still works after the change: %d %q", p.Status, p.Location)
+	}
+	third := srv.NewClient()
+	if p := third.Submit("/login", "/login", url.Values{"email": {"ops@example.com"}, "password": {password}}); p.Status != http.StatusUnprocessableEntity {
+		t.Errorf("old password: %d, want 422", p.Status)
+	}
+	if p := third.Submit("/login", "/login", url.Values{"email": {"ops@example.com"}, "password": {newPassword}}); p.Status != http.StatusSeeOther {
+		t.Errorf("new password: %d, want 303", p.Status)
+	}
+}

@@ -35,6 +35,8 @@ func (s *Server) routes() {
 	pages.POST("/logout", h.Logout)
 
 	app := pages.Group("", handlers.RequireUser)
+	app.GET("/account", h.Account)
+	app.POST("/account/password", h.ChangePassword)
 	app.GET("/team", h.Team)
 	app.POST("/team", h.AddTeammate)
 	app.GET("/team/:id/remove", h.ConfirmRemoveTeammate)
