@@ -415,7 +415,19 @@ func TestBrowserScenario(t *testing.T) {
 		if _, err := text(ctx, "h1"); err != nil {
 			return err
 		}
-		return b.screen(ctx, "not-found")
+		if err := b.screen(ctx, "not-found"); err != nil {
+			return err
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(".usermenu summary"))); err != nil {
+			return err
+		}
+		if err := follow(ctx, `.usermenu a[href="/account"]`, http.StatusOK); err != nil {
+			return err
+		}
+		if heading, err := text(ctx, "h1"); err != nil || heading != "Your account" {
+			return fmt.Errorf("the account page's heading is %q (%v)", heading, err)
+		}
+		return b.screen(ctx, "account")
 	})
 
 	b.step("log out", func(ctx context.Context) error {
