@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzUrgencyFromText -fuzztime 30s ./models
 
 bench: generate
+	$(GO) test -run '^$$' -bench Writer -benchtime 5s ./models
 	$(GO) run ./cmd/klaxon-bench
 
 icons:

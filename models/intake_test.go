@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -359,4 +360,46 @@ func TestWriterLightTrafficIsNotBatched(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkWriter measures the group-commit writer alone, on a fresh SQLite
+// file, with 64 goroutines submitting Mattermost-shaped requests (distinct
+// post ids) and no HTTP in between. make bench runs it.
+func BenchmarkWriter(b *testing.B) {
+	e := &writerEnv{db: webtest.OpenDB(b, webtest.SQLiteURL(b))}
+	ctx := context.Background()
+	u, err := e.db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse", Confirm: "correct horse"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	i, err := e.db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "Mattermost", DefaultUrgency: "medium", ReplyInChannel: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := models.NewWriter(e.db, models.WriterOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	const body = `{"token":"","team_id":"t1","team_domain":"ops","channel_id":"c1","channel_name":"town-square","timestamp":1700000000000,"user_id":"u1","user_name":"alice","post_id":%q,"text":"outage db-%d is down high","trigger_word":"outage","file_ids":""}`
+	var n atomic.Int64
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := n.Add(1)
+			raw := fmt.Sprintf(body, fmt.Sprintf("post%024d", k*7919%1_000_003), k)
+			p, err := models.ParseMattermostJSON([]byte(raw))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: i.PublicID, Payload: p, Source: "127.0.0.1", ContentType: "application/json", Body: models.MaskToken(raw)})
+			if err != nil || !res.Outcome.OK() {
+				b.Errorf("submit: %v %+v", err, res)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
