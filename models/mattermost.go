@@ -243,11 +243,12 @@ func maskTokenAnyBody(body string) string {
 // Content-Type application/json: a valid JSON body without a backslash (so
 // no escaped names or quotes) and without "=" (so nothing a form parser would
 // take for a field). In such a body every '"' opens or closes a string, so
-// one pass finds each member named token; the result is the same as
+// one pass finds each member named token (invalid UTF-8, which decoding
+// would change, also takes the general path); the result is the same as
 // maskTokenAnyBody's. ok is false, and the caller takes the general path,
 // for any other body or a token that is not a string.
 func maskPlainJSON(body string) (masked string, ok bool) {
-	if strings.ContainsAny(body, `\=`) || !json.Valid([]byte(body)) {
+	if strings.ContainsAny(body, `\=`) || !utf8.ValidString(body) || !json.Valid([]byte(body)) {
 		return "", false
 	}
 	var out strings.Builder

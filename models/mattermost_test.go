@@ -172,6 +172,7 @@ func TestMaskTokenFastPathAgrees(t *testing.T) {
 		`{"token":12345678901234567890}`,
 		`{"token":"<b>&amp;</b>-long-enough-token"}`,
 		`{"token":"ünïcødé-token-välue"}`,
+		"{\"token\":\"bad-utf8-\xff-token-value\",\"text\":\"bad-utf8-\xff-token-value\"}",
 		`{"text":"no token here","x":"token"}`,
 		`{"token":"` + tok + `","text":"a=b"}`,
 		`{"t\u006fken":"` + tok + `"}`,
