@@ -11,6 +11,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
 	"klaxon/models"
 	"klaxon/views"
@@ -31,6 +32,9 @@ type Handler struct {
 	Notifier Notifier
 	// Throttle slows repeated failed log-ins.
 	Throttle *Throttle
+	// UnstoredLogs paces the request-log rows written for intake requests
+	// given up before the writer took them; nil means no limit.
+	UnstoredLogs *rate.Limiter
 }
 
 type ctxKey int

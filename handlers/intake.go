@@ -88,9 +88,17 @@ func (h *Handler) ingest(c echo.Context, publicID, contentType string, length in
 	res, err := h.Writer.Submit(ctx, req)
 	if err != nil {
 		// Not queued (shutting down) or given up in the queue (the sender
-		// went away): nothing was stored, and the request log says so.
-		logErr := h.DB.LogUnstored([]*models.IntakeRequest{req}, "Klaxon was shutting down or too busy and did not store this request. Send it again.")
-		return models.IntakeResult{Outcome: models.OutcomeFailed, Message: "Klaxon is shutting down or busy; the alert was not stored. Send it again.", Err: errors.Join(err, logErr)}, nil
+		// went away): nothing was stored, and the request log says so, as
+		// long as such rows come at a modest rate (senders that flood and
+		// hang up must not turn this into a write of their own).
+		var logErr error
+		if h.UnstoredLogs == nil || h.UnstoredLogs.Allow() {
+			logErr = h.DB.LogUnstored([]*models.IntakeRequest{req}, "Klaxon was shutting down or too busy and did not store this request. Send it again.")
+		}
+		res = models.IntakeResult{Outcome: models.OutcomeFailed, Message: "Klaxon is shutting down or busy; the alert was not stored. Send it again.", Err: errors.Join(err, logErr)}
+	}
+	if res.Err != nil {
+		AddLogAttrs(c, "err", res.Err.Error())
 	}
 	return res, nil
 }
@@ -113,9 +121,6 @@ func (h *Handler) answerIntake(c echo.Context, res models.IntakeResult) error {
 	status := res.Outcome.Status()
 	// One line per request: the request line gets the outcome.
 	AddLogAttrs(c, "integration", c.Param("id"), "outcome", string(res.Outcome))
-	if res.Err != nil {
-		AddLogAttrs(c, "err", res.Err.Error())
-	}
 	if !res.Outcome.OK() {
 		switch res.Outcome {
 		case models.OutcomeRateLimited:

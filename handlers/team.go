@@ -102,6 +102,10 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 		return err
 	}
 	h.Throttle.Succeed(u.Email, c.RealIP())
+	// A fresh session id and CSRF token, as at log-in.
+	if err := h.Sessions.Login(c, u); err != nil {
+		return err
+	}
 	h.Logger(c).Info("password changed", "user", u.ID)
 	h.Sessions.Flash(c, "success", "Your password is changed. Your other sessions are logged out.")
 	return redirect(c, "/account")

@@ -60,6 +60,11 @@ type IntegrationInput struct {
 	SiteURL        string
 }
 
+// MinTokenLength is the shortest token Klaxon takes. Mattermost's are 26
+// random characters; a short one could be found by trying them all, since
+// the endpoint answers every guess.
+const MinTokenLength = 16
+
 // Validate normalises the input and reports what is wrong with it.
 func (in *IntegrationInput) Validate() error {
 	in.Name = strings.TrimSpace(in.Name)
@@ -74,10 +79,14 @@ func (in *IntegrationInput) Validate() error {
 	if !Urgency(in.DefaultUrgency).Valid() {
 		errs.Add("default_urgency", "Choose low, medium, high or critical.")
 	}
-	if len(in.Token) > 200 {
+	switch {
+	case len(in.Token) > 200:
 		errs.Add("token", "That is longer than any Mattermost token (26 characters).")
-	} else if strings.ContainsAny(in.Token, " \t\r\n") {
+	case strings.ContainsAny(in.Token, " \t\r\n"):
 		errs.Add("token", "A Mattermost token has no spaces; copy it again from Mattermost.")
+	case in.Token != "" && len(in.Token) < MinTokenLength:
+		// A short token could be guessed by trying them all.
+		errs.Add("token", "That is too short for a Mattermost token (26 characters); copy the whole token from Mattermost.")
 	}
 	if in.SiteURL != "" {
 		u, err := url.Parse(in.SiteURL)

@@ -141,7 +141,8 @@ func (d *DB) LogUnstored(reqs []*IntakeRequest, message string) error {
 		if ids[r.IntegrationPublicID] == 0 {
 			continue
 		}
-		p := prepare(&IntakeRequest{Source: r.Source, ContentType: r.ContentType, Body: r.Body, Refused: OutcomeFailed})
+		// A request that failed keeps as much body as an accepted one.
+		p := prepare(&IntakeRequest{Source: r.Source, ContentType: r.ContentType, Body: r.Body})
 		rows = append(rows, IntegrationLog{IntegrationID: ids[r.IntegrationPublicID], CreatedAt: now, Source: p.source,
 			Outcome: OutcomeFailed, Status: OutcomeFailed.Status(), Message: truncate(message, 500), ContentType: p.contentType, Body: p.logBody})
 	}

@@ -205,8 +205,12 @@ func TitleAndDescription(text string) (title, description string) {
 }
 
 // jsonTokenField finds token members in bodies that are not valid JSON
-// (refused, but still logged).
-var jsonTokenField = regexp.MustCompile(`("token"\s*:\s*")((?:[^"\\]|\\.)*)(")`)
+// (refused, but still logged); jsonTokenOther finds those whose value is a
+// number or a list.
+var (
+	jsonTokenField = regexp.MustCompile(`("token"\s*:\s*")((?:[^"\\]|\\.)*)(")`)
+	jsonTokenOther = regexp.MustCompile(`("token"\s*:\s*)(-?[0-9][0-9.eE+-]*|\[[^\]]*\])`)
+)
 
 // MaskToken hides the value of the token field in a JSON or form body, for
 // logs and stored requests, however the field is spelled (escaped keys,
@@ -227,6 +231,12 @@ func maskTokenAnyBody(body string) string {
 			parts := jsonTokenField.FindStringSubmatch(m)
 			tokens = append(tokens, parts[2])
 			return parts[1] + maskSecret(parts[2]) + parts[3]
+		})
+		masked = jsonTokenOther.ReplaceAllStringFunc(masked, func(m string) string {
+			parts := jsonTokenOther.FindStringSubmatch(m)
+			value := strings.Trim(parts[2], "[]\" ")
+			tokens = append(tokens, value)
+			return parts[1] + `"` + maskSecret(value) + `"`
 		})
 	}
 	masked, formTokens := maskFormTokens(masked)
@@ -305,6 +315,9 @@ func skipJSONSpace(s string, i int) int {
 // unescaping its name) in a JSON body. ok is false when body is not JSON.
 func maskJSONTokens(body string) (masked string, tokens []string, ok bool) {
 	dec := json.NewDecoder(strings.NewReader(body))
+	// Numbers stay text: one too large for a float64 (1e400) must not
+	// stop the walk.
+	dec.UseNumber()
 	type frame struct{ object, keyNext bool }
 	var stack []frame
 	var out strings.Builder

@@ -141,6 +141,9 @@ func TestMaskToken(t *testing.T) {
 		`token=` + tok,
 		`text=x;token=` + tok + `;channel_id=c`,
 		`text=x&tok%65n=` + tok,
+		`{"n":1e400,"token":["` + tok + `"]}`,
+		`{"token":"` + tok + `","n":1e400}`,
+		`{"token":["` + tok + `"],"text":"not JSON at the end"`,
 	} {
 		got := models.MaskToken(body)
 		if strings.Contains(got, tok) {
@@ -148,6 +151,11 @@ func TestMaskToken(t *testing.T) {
 		}
 		if !strings.Contains(got, "9uf7y"[1:]) {
 			t.Errorf("the last four characters help tell tokens apart: %q", got)
+		}
+	}
+	for _, body := range []string{`{"token": 912345678901234567890123, "text":"x"`, `{"token":912345678901234567890123,"n":1e400}`} {
+		if got := models.MaskToken(body); strings.Contains(got, "912345678901234567890123") {
+			t.Errorf("numeric token left in %q", got)
 		}
 	}
 	if got := models.MaskToken(`{"token":"short","text":"x"}`); strings.Contains(got, "short") {
@@ -162,6 +170,20 @@ func TestMaskToken(t *testing.T) {
 // (plain JSON) and some that must not, and checks that both paths agree.
 func TestMaskTokenFastPathAgrees(t *testing.T) {
 	const tok = "fsjg44c9ojduudat814ue9uf7y"
+	// The bodies that must take the fast path; all others must not.
+	plain := map[string]bool{
+		`{"token":"` + tok + `","text":"x"}`:                             true,
+		`{"token":"` + tok + `","text":"repeat ` + tok + `"}`:            true,
+		"{\n  \"token\"\t:\n \"" + tok + "\",\"text\":\"x\"}":            true,
+		`{"text":"token","token":"` + tok + `"}`:                         true,
+		`{"a":{"token":"` + tok + `"},"token":"other-token-0123456789"}`: true,
+		`{"token":"<b>&amp;</b>-long-enough-token"}`:                     true,
+		`{"token":"ünïcødé-token-välue"}`:                                true,
+		`{"text":"no token here","x":"token"}`:                           true,
+		`["token",":","not-a-member-so-kept"]`:                           true,
+		`{"token":"abcdefghijklmnop<>&x","n":1e400}`:                     true,
+		"{\"token\":\"abcdefghijklmnop\u2028x\",\"n\":1e400}":            true,
+	}
 	for _, body := range []string{
 		`{"token":"` + tok + `","text":"x"}`,
 		`{"token":"` + tok + `","text":"repeat ` + tok + `"}`,
@@ -177,10 +199,16 @@ func TestMaskTokenFastPathAgrees(t *testing.T) {
 		`{"token":"` + tok + `","text":"a=b"}`,
 		`{"t\u006fken":"` + tok + `"}`,
 		`{"token":"` + tok + `"`,
+		`{"n":1e400,"token":["` + tok + `"]}`,
+		`{"token":"abcdefghijklmnop<>&x","n":1e400}`,
+		"{\"token\":\"abcdefghijklmnop\u2028x\",\"n\":1e400}",
 		`["token",":","not-a-member-so-kept"]`,
 		``,
 	} {
 		fast, general := models.MaskToken(body), models.MaskTokenAnyBody(body)
+		if _, ok := models.MaskPlainJSON(body); ok != plain[body] {
+			t.Errorf("fast path taken: %v, want %v, for %q", ok, plain[body], body)
+		}
 		if fast != general {
 			t.Errorf("paths differ on %q:\nMaskToken: %q\ngeneral:   %q", body, fast, general)
 		}

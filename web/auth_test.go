@@ -442,12 +442,17 @@ func TestChangePassword(t *testing.T) {
 	if p := other.Get("/alerts"); p.Status != http.StatusOK {
 		t.Fatalf("failed changes must not log anyone out: %d", p.Status)
 	}
+	csrfBefore := cl.Get("/account").CSRF()
 	p := cl.Submit("/account", "/account/password", url.Values{"current": {password}, "password": {newPassword}, "confirm": {newPassword}})
 	if p.Status != http.StatusSeeOther || p.Location != "/account" {
 		t.Fatalf("change: %d → %q\n%s", p.Status, p.Location, p.Body)
 	}
-	if p := cl.Get("/account"); p.Status != http.StatusOK || !strings.Contains(p.Text(".flash-success"), "password is changed") {
-		t.Errorf("this session after the change: %d, flash %q", p.Status, p.Text(".flash-success"))
+	after := cl.Get("/account")
+	if after.Status != http.StatusOK || !strings.Contains(after.Text(".flash-success"), "password is changed") {
+		t.Errorf("this session after the change: %d, flash %q", after.Status, after.Text(".flash-success"))
+	}
+	if after.CSRF() == csrfBefore || after.CSRF() == "" {
+		t.Error("the session was not renewed (same CSRF token) after the password change")
 	}
 	if p := other.Get("/alerts"); p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/login") {
 		t.Errorf("the other session still works after the change: %d %q", p.Status, p.Location)

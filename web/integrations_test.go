@@ -178,6 +178,10 @@ func TestEditTokenProtectsEndpoint(t *testing.T) {
 	if bad.Status != 422 || bad.Text("#err-name") == "" || bad.Text("#err-token") == "" {
 		t.Errorf("edit validation: %d name %q token %q", bad.Status, bad.Text("#err-name"), bad.Text("#err-token"))
 	}
+	short := cl.Submit("/integrations/"+id+"/edit", "/integrations/"+id, url.Values{"name": {"MM"}, "default_urgency": {"high"}, "token": {"abc123"}})
+	if short.Status != 422 || !strings.Contains(short.Text("#err-token"), "too short") {
+		t.Errorf("a guessable token: %d, error %q; want 422 and a message next to the field", short.Status, short.Text("#err-token"))
+	}
 }
 
 func TestDisableEnableDelete(t *testing.T) {

@@ -295,7 +295,7 @@ func TestFailedWriteAnswers503AndLogsIt(t *testing.T) {
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(raw), "try again") {
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" || !strings.Contains(string(raw), "try again") {
 		t.Fatalf("failed write: %d, Retry-After %q, %s; want 503 with Retry-After and a message", resp.StatusCode, resp.Header.Get("Retry-After"), raw)
 	}
 	var logs []models.IntegrationLog

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
 
 	"klaxon/handlers"
 	"klaxon/models"
@@ -41,6 +42,9 @@ func NewServer(cfg Config, log *slog.Logger, db *models.DB, writer *models.Write
 		BaseURL:    cfg.BaseURL,
 		SignupOpen: cfg.Signup == "open",
 		Throttle:   handlers.NewThrottle(5, 15*time.Minute),
+		// At most 10 rows a second (bursts of 50) for requests given up
+		// in the writer's queue.
+		UnstoredLogs: rate.NewLimiter(10, 50),
 	}
 	s := &Server{Echo: e, Handlers: h, cfg: cfg, log: log}
 	e.HTTPErrorHandler = s.errorHandler
