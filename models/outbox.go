@@ -83,10 +83,14 @@ func enqueueNotifications(tx *gorm.DB, a *Alert, event string, now time.Time) er
 }
 
 // DueOutbox returns up to limit pending items whose time has come and that
-// no worker holds, leaving out those of the channels in skip.
+// no worker holds, leaving out those of the channels in skip. A channel's
+// events go out in order: an item waits while an earlier one of its channel
+// is still pending and not due (waiting to be tried again) or held.
 func (d *DB) DueOutbox(ctx context.Context, now time.Time, limit int, skip []uint) ([]OutboxItem, error) {
 	var items []OutboxItem
-	q := d.WithContext(ctx).Where("state = ? AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)", OutboxPending, now.UTC(), now.UTC())
+	q := d.WithContext(ctx).Where("state = ? AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)", OutboxPending, now.UTC(), now.UTC()).
+		Where(`NOT EXISTS (SELECT 1 FROM outbox_items AS earlier WHERE earlier.channel_id = outbox_items.channel_id AND earlier.id < outbox_items.id
+			AND earlier.state = ? AND (earlier.next_attempt_at > ? OR earlier.claimed_until >= ?))`, OutboxPending, now.UTC(), now.UTC())
 	if len(skip) > 0 {
 		q = q.Where("channel_id NOT IN ?", skip)
 	}

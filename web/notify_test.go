@@ -229,6 +229,28 @@ func TestNotificationRetries(t *testing.T) {
 			t.Errorf("retried after %v: no backoff", dels[1].CreatedAt.Sub(dels[0].CreatedAt))
 		}
 	})
+	t.Run("later events wait for a retried one", func(t *testing.T) {
+		srv, cl := signedIn(t)
+		mm := newFakeMattermost(t, func(n int) (int, time.Duration) {
+			if n == 1 {
+				return http.StatusServiceUnavailable, 0
+			}
+			return http.StatusOK, 0
+		})
+		id := cl.CreateIntegration("A", models.UrgencyLow)
+		createChannel(t, cl, url.Values{"name": {"flaky"}, "webhook_url": {mm.URL}, "events": {"opened"}})
+		webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage first","post_id":"q1"}`)
+		eventually(t, 5*time.Second, "the first attempt", func() bool { return len(mm.messages()) == 1 })
+		webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage second","post_id":"q2"}`)
+		eventually(t, 15*time.Second, "the retry and the second post", func() bool { return len(mm.messages()) == 3 })
+		var titles []string
+		for _, m := range mm.messages() {
+			titles = append(titles, m.Attachments[0].Title[strings.Index(m.Attachments[0].Title, ": ")+2:])
+		}
+		if want := []string{"outage first", "outage first", "outage second"}; strings.Join(titles, "|") != strings.Join(want, "|") {
+			t.Errorf("posts in the order %q, want %q (the second waits for the first's retry)", titles, want)
+		}
+	})
 	t.Run("400 is not retried", func(t *testing.T) {
 		srv, cl := signedIn(t)
 		mm := newFakeMattermost(t, func(int) (int, time.Duration) { return http.StatusBadRequest, 0 })
@@ -334,7 +356,7 @@ func TestSlowMattermostDoesNotSlowIntake(t *testing.T) {
 // out meanwhile, each channel's in the order of its events.
 func TestSlowChannelDoesNotHoldOthers(t *testing.T) {
 	srv, cl := signedIn(t)
-	slow := newFakeMattermost(t, func(int) (int, time.Duration) { return http.StatusOK, 3 * time.Second })
+	slow := newFakeMattermost(t, func(int) (int, time.Duration) { return http.StatusOK, 5 * time.Second })
 	fast := newFakeMattermost(t, nil)
 	id := cl.CreateIntegration("A", models.UrgencyLow)
 	createChannel(t, cl, url.Values{"name": {"slow"}, "webhook_url": {slow.URL}, "events": {"opened"}})
@@ -345,8 +367,8 @@ func TestSlowChannelDoesNotHoldOthers(t *testing.T) {
 			t.Fatalf("intake %d", status)
 		}
 	}
-	eventually(t, 2500*time.Millisecond, "the fast channel's three posts while the slow one is still busy", func() bool { return len(fast.messages()) == 3 })
-	if n := len(slow.messages()); n > 1 || time.Since(start) > 3*time.Second {
+	eventually(t, 4*time.Second, "the fast channel's three posts while the slow one is still busy", func() bool { return len(fast.messages()) == 3 })
+	if n := len(slow.messages()); n > 1 || time.Since(start) > 5*time.Second {
 		t.Fatalf("the slow channel has %d posts after %v: the test did not overlap them", n, time.Since(start))
 	}
 	for i, m := range fast.messages() {

@@ -5,6 +5,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -193,6 +195,10 @@ func (w *Worker) drain(ctx context.Context) {
 			}
 			perChannel[it.ChannelID] = append(perChannel[it.ChannelID], it)
 		}
+		for _, list := range perChannel {
+			// Oldest event first (a retried item sorts late by its due time).
+			slices.SortFunc(list, func(a, b models.OutboxItem) int { return cmp.Compare(a.ID, b.ID) })
+		}
 		for _, id := range order[:min(free, len(order))] {
 			w.mu.Lock()
 			w.busy[id] = true
@@ -203,14 +209,15 @@ func (w *Worker) drain(ctx context.Context) {
 	}
 }
 
-// deliverAll posts one channel's items in order.
+// deliverAll posts one channel's items in order, at most maxPerRun of them
+// (then the channel goes back in line behind the others), and stops at an
+// item that stays pending: what follows it waits for its retry.
 func (w *Worker) deliverAll(ctx context.Context, channelID uint, items []models.OutboxItem) {
 	defer w.inFlight.Done()
-	for i := range items {
-		if ctx.Err() != nil {
+	for i := range items[:min(len(items), maxPerRun)] {
+		if ctx.Err() != nil || !w.deliver(&items[i]) {
 			break
 		}
-		w.deliver(&items[i])
 	}
 	w.mu.Lock()
 	delete(w.busy, channelID)
@@ -218,25 +225,30 @@ func (w *Worker) deliverAll(ctx context.Context, channelID uint, items []models.
 	w.Wake()
 }
 
-// deliver makes one attempt at one item. It runs on a context of its own so
-// that shutting down does not cut a post in half.
-func (w *Worker) deliver(item *models.OutboxItem) {
+// maxPerRun is how many posts one channel makes before the others get a turn.
+const maxPerRun = 10
+
+// deliver makes one attempt at one item and reports whether the item is
+// done with (posted, or given up), so that the channel's next may go. It
+// runs on a context of its own so that shutting down does not cut a post in
+// half.
+func (w *Worker) deliver(item *models.OutboxItem) bool {
 	ctx := context.Background()
 	now := time.Now()
 	ok, err := w.DB.ClaimOutbox(ctx, item.ID, now, now.Add(w.Client.Timeout+30*time.Second))
 	if err != nil || !ok {
-		return
+		return false
 	}
 	ch, alert, err := w.DB.OutboxTarget(ctx, item)
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		// The alert or channel is gone: nothing to post, ever.
 		w.record(ctx, item, models.Delivery{ChannelID: item.ChannelID, OutboxID: item.ID, Event: item.Event, Attempt: item.Attempts + 1, Error: "nothing to post: the alert or the channel was deleted"}, models.OutboxFailed, now)
-		return
+		return true
 	}
 	if err != nil {
 		// A passing database error: the claim runs out and it is tried again.
 		w.Log.Warn("notify: load outbox item", "err", err, "item", item.ID)
-		return
+		return false
 	}
 	del := w.Post(ctx, ch, alert, item.Event)
 	del.OutboxID = item.ID
@@ -253,6 +265,7 @@ func (w *Worker) deliver(item *models.OutboxItem) {
 	}
 	w.record(ctx, item, del, state, retryAt)
 	w.Log.Info("notify: posted", "channel", ch.PublicID, "alert", alert.PublicID, "event", item.Event, "status", del.Status, "attempt", del.Attempt, "state", state)
+	return state != models.OutboxPending
 }
 
 // record stores an attempt. Should that fail, the item still moves on, so
