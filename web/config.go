@@ -68,7 +68,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	retention := fs.String("retention-days", env("KLAXON_RETENTION_DAYS", "0"), "delete resolved alerts older than this many days, 0 to keep them (KLAXON_RETENTION_DAYS)")
 	logKeep := fs.String("log-keep", env("KLAXON_LOG_KEEP", "1000"), "request-log rows kept per integration (KLAXON_LOG_KEEP)")
 	fs.BoolVar(&c.WebhookAllowLoopback, "webhook-allow-loopback", env("KLAXON_WEBHOOK_ALLOW_LOOPBACK", "") == "1", "let notification channels post to loopback addresses, for a Mattermost on this machine (KLAXON_WEBHOOK_ALLOW_LOOPBACK=1)")
-	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", env("KLAXON_BENCH_ENDPOINTS", "") == "1", "serve the benchmark's ceiling endpoint (for make bench only)")
+	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", env("KLAXON_BENCH_ENDPOINTS", "") == "1", "serve the benchmark's ceiling endpoint and CPU profiles, unauthenticated (for make bench only; never in production)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
