@@ -28,6 +28,21 @@ func limitsTeam(t *testing.T, options ...func(*web.Config)) (*webtest.Server, *w
 	return srv, cl, cl.CreateIntegration("Mattermost #ops", models.UrgencyMedium)
 }
 
+// postJSON posts body as JSON to url and returns the answer and its body.
+func postJSON(t *testing.T, url, body string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, raw
+}
+
 // dialServer opens a raw TCP connection to srv.
 func dialServer(t *testing.T, srv *webtest.Server) net.Conn {
 	t.Helper()
@@ -207,14 +222,7 @@ func TestIntakeRateLimit(t *testing.T) {
 			t.Fatalf("request %d within the burst: %d %s", i, status, raw)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/integration/"+id, strings.NewReader(`{"text":"outage too many","post_id":"p3"}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, raw := postJSON(t, srv.URL+"/integration/"+id, `{"text":"outage too many","post_id":"p3"}`)
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(raw), `"error"`) {
 		t.Fatalf("over the limit: %d %s, want 429 with an error", resp.StatusCode, raw)
 	}
@@ -287,14 +295,7 @@ func TestFailedWriteAnswers503AndLogsIt(t *testing.T) {
 	if err := srv.DB().Exec(`CREATE TRIGGER fail_alerts BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'disk full'); END`).Error; err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/integration/"+id, strings.NewReader(`{"text":"outage db-1","post_id":"p1"}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, raw := postJSON(t, srv.URL+"/integration/"+id, `{"text":"outage db-1","post_id":"p1"}`)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" || !strings.Contains(string(raw), "try again") {
 		t.Fatalf("failed write: %d, Retry-After %q, %s; want 503 with Retry-After and a message", resp.StatusCode, resp.Header.Get("Retry-After"), raw)
 	}

@@ -202,17 +202,25 @@ func TestNotificationFilters(t *testing.T) {
 	}
 }
 
+// flakyChannel signs a team up with one integration and one channel whose
+// webhook answers 503 once, then 200.
+func flakyChannel(t *testing.T) (*webtest.Server, *fakeMattermost, string) {
+	t.Helper()
+	srv, cl := signedIn(t)
+	mm := newFakeMattermost(t, func(n int) (int, time.Duration) {
+		if n == 1 {
+			return http.StatusServiceUnavailable, 0
+		}
+		return http.StatusOK, 0
+	})
+	id := cl.CreateIntegration("A", models.UrgencyLow)
+	createChannel(t, cl, url.Values{"name": {"flaky"}, "webhook_url": {mm.URL}, "events": {"opened"}})
+	return srv, mm, id
+}
+
 func TestNotificationRetries(t *testing.T) {
 	t.Run("503 then success", func(t *testing.T) {
-		srv, cl := signedIn(t)
-		mm := newFakeMattermost(t, func(n int) (int, time.Duration) {
-			if n == 1 {
-				return http.StatusServiceUnavailable, 0
-			}
-			return http.StatusOK, 0
-		})
-		id := cl.CreateIntegration("A", models.UrgencyLow)
-		createChannel(t, cl, url.Values{"name": {"flaky"}, "webhook_url": {mm.URL}, "events": {"opened"}})
+		srv, mm, id := flakyChannel(t)
 		webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage retry","post_id":"r1"}`)
 		eventually(t, 15*time.Second, "the retry", func() bool { return len(mm.messages()) == 2 })
 		var item models.OutboxItem
@@ -230,15 +238,7 @@ func TestNotificationRetries(t *testing.T) {
 		}
 	})
 	t.Run("later events wait for a retried one", func(t *testing.T) {
-		srv, cl := signedIn(t)
-		mm := newFakeMattermost(t, func(n int) (int, time.Duration) {
-			if n == 1 {
-				return http.StatusServiceUnavailable, 0
-			}
-			return http.StatusOK, 0
-		})
-		id := cl.CreateIntegration("A", models.UrgencyLow)
-		createChannel(t, cl, url.Values{"name": {"flaky"}, "webhook_url": {mm.URL}, "events": {"opened"}})
+		srv, mm, id := flakyChannel(t)
 		webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage first","post_id":"q1"}`)
 		eventually(t, 5*time.Second, "the first attempt", func() bool { return len(mm.messages()) == 1 })
 		webtest.Intake(t, srv.URL, id, "application/json", `{"text":"outage second","post_id":"q2"}`)
