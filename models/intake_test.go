@@ -27,19 +27,27 @@ type writerEnv struct {
 	release chan struct{}
 }
 
+// teamIntegration signs up a team with one integration (default urgency
+// medium, replying in channel) and returns the integration's public id.
+func teamIntegration(tb testing.TB, db *models.DB) string {
+	tb.Helper()
+	ctx := context.Background()
+	u, err := db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse", Confirm: "correct horse"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	i, err := db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "Mattermost", DefaultUrgency: "medium", ReplyInChannel: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return i.PublicID
+}
+
 func newWriterEnv(t *testing.T, url string) *writerEnv {
 	t.Helper()
-	ctx := context.Background()
 	e := &writerEnv{db: webtest.OpenDB(t, url), entered: make(chan struct{}), release: make(chan struct{})}
-	u, err := e.db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse", Confirm: "correct horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	i, err := e.db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "Mattermost", DefaultUrgency: "medium", ReplyInChannel: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.integ = i.PublicID
+	e.integ = teamIntegration(t, e.db)
+	var err error
 	e.w, err = models.NewWriter(e.db, models.WriterOptions{OnCommit: func([]uint) {
 		if e.batches.Add(1) == 1 {
 			close(e.entered)
@@ -366,17 +374,10 @@ func TestWriterLightTrafficIsNotBatched(t *testing.T) {
 // file, with 64 goroutines submitting Mattermost-shaped requests (distinct
 // post ids) and no HTTP in between. make bench runs it.
 func BenchmarkWriter(b *testing.B) {
-	e := &writerEnv{db: webtest.OpenDB(b, webtest.SQLiteURL(b))}
+	db := webtest.OpenDB(b, webtest.SQLiteURL(b))
 	ctx := context.Background()
-	u, err := e.db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse", Confirm: "correct horse"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	i, err := e.db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "Mattermost", DefaultUrgency: "medium", ReplyInChannel: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	w, err := models.NewWriter(e.db, models.WriterOptions{})
+	integ := teamIntegration(b, db)
+	w, err := models.NewWriter(db, models.WriterOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -394,7 +395,7 @@ func BenchmarkWriter(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: i.PublicID, Payload: p, Source: "127.0.0.1", ContentType: "application/json", Body: models.MaskToken(raw)})
+			res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ, Payload: p, Source: "127.0.0.1", ContentType: "application/json", Body: models.MaskToken(raw)})
 			if err != nil || !res.Outcome.OK() {
 				b.Errorf("submit: %v %+v", err, res)
 				return
