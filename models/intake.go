@@ -296,9 +296,6 @@ func prepare(req *IntakeRequest) preparedRequest {
 	if len(p.logBody) > MaxLoggedBody {
 		p.logBody = truncate(p.logBody, MaxLoggedBody) + "\n… (cut: the request log keeps the first 16 KiB)"
 	}
-	if req.Refused != "" {
-		p.logBody = refusedLogBody(p.logBody)
-	}
 	if req.Refused == "" && req.Payload != nil {
 		// Urgency "" means the text names none: the integration's default
 		// applies, read in the batch's transaction like the site URL.
