@@ -22,6 +22,7 @@ func (s *Server) routes() {
 		e.POST("/bench/ceiling/:id", h.BenchCeiling)
 		// CPU profiles of the server under the benchmark's load.
 		e.GET("/bench/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
+		e.GET("/bench/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
 	}
 
 	// Pages: a session (possibly anonymous) and CSRF on every form.

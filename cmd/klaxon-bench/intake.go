@@ -66,18 +66,34 @@ func benchIntake(ctx context.Context, o options, out io.Writer) (bool, error) {
 		durability = "PostgreSQL, synchronous_commit as configured on the server"
 	}
 	fmt.Fprintf(out, "\n== intake: klaxon pid %d on %s, %s\n", child.cmd.Process.Pid, dialect, durability)
-	fmt.Fprintf(out, "   %d keep-alive connections, %s warm-up then %s measured per endpoint; the load generator shares the machine\n", o.conns, o.warmup, o.duration)
+	slice := o.duration / time.Duration(o.rounds)
+	fmt.Fprintf(out, "   %d keep-alive connections; %d rounds of ceiling then intake, each %s of warm-up then %s measured (%s per endpoint); the load generator shares the machine\n",
+		o.conns, o.rounds, o.warmup, slice, slice*time.Duration(o.rounds))
 
-	ceiling, err := child.measure(ctx, "ceiling", "/bench/ceiling/"+integ, token, o)
-	if err != nil {
-		return false, err
+	// The two endpoints take turns, so that a change in the machine's speed
+	// during the run (a shared host, a busy disk) weighs on both alike
+	// instead of on whichever ran at the time.
+	ceilingLoad, intakeLoad := newLoad(o.conns), newLoad(o.conns)
+	defer closeLoad(ceilingLoad)
+	defer closeLoad(intakeLoad)
+	ceiling, intake := &loadResult{statuses: map[int]int{}}, &loadResult{statuses: map[int]int{}}
+	var ratios []string
+	for range o.rounds {
+		c, err := child.measure(ctx, "ceiling", "/bench/ceiling/"+integ, token, ceilingLoad, o.warmup, slice)
+		if err != nil {
+			return false, err
+		}
+		i, err := child.measure(ctx, "intake", "/integration/"+integ, token, intakeLoad, o.warmup, slice)
+		if err != nil {
+			return false, err
+		}
+		ceiling.add(c)
+		intake.add(i)
+		ratios = append(ratios, fmt.Sprintf("%.2f", i.rps()/c.rps()))
 	}
 	ceiling.print(out, "ceiling", "POST /bench/ceiling/:id")
-	intake, err := child.measure(ctx, "intake", "/integration/"+integ, token, o)
-	if err != nil {
-		return false, err
-	}
 	intake.print(out, "intake", "POST /integration/:id")
+	fmt.Fprintf(out, "ratio per round: %s\n", strings.Join(ratios, " "))
 
 	// Stop klaxon gracefully before reading the database: what it answered
 	// 2xx must be there, and nothing else.
@@ -267,6 +283,21 @@ type loadResult struct {
 
 func (r *loadResult) rps() float64 { return float64(len(r.latencies)) / r.window.Seconds() }
 
+// add counts o's requests, time and memory in r.
+func (r *loadResult) add(o *loadResult) {
+	r.latencies = append(r.latencies, o.latencies...)
+	r.window += o.window
+	r.peakRSS = max(r.peakRSS, o.peakRSS)
+	r.cpu += o.cpu
+	r.sent += o.sent
+	r.created += o.created
+	r.dedup += o.dedup
+	r.transportErrors += o.transportErrors
+	for s, n := range o.statuses {
+		r.statuses[s] += n
+	}
+}
+
 func (r *loadResult) print(out io.Writer, name, route string) {
 	p := percentiles(slicesClone(r.latencies), 50, 95, 99)
 	cpuPerReq := 0.0
@@ -277,25 +308,26 @@ func (r *loadResult) print(out io.Writer, name, route string) {
 		name, route, r.rps(), ms(p[0]), ms(p[1]), ms(p[2]), mib(r.peakRSS), cpuPerReq)
 }
 
-// measure drives path with o.conns keep-alive connections for the warm-up
-// and the measured window, and reads klaxon's peak RSS over that time.
-func (p *klaxonProcess) measure(ctx context.Context, name, path, token string, o options) (*loadResult, error) {
+// measure drives path with load's workers (one keep-alive connection each)
+// for the warm-up and the measured window, and reads klaxon's peak RSS over
+// that time.
+func (p *klaxonProcess) measure(ctx context.Context, name, path, token string, load []*loadWorker, warmup, window time.Duration) (*loadResult, error) {
 	pid := p.cmd.Process.Pid
 	if err := resetPeakRSS(pid); err != nil {
 		return nil, fmt.Errorf("reset peak RSS: %w", err)
 	}
 	start := time.Now()
-	measureFrom := start.Add(o.warmup)
+	measureFrom := start.Add(warmup)
 	var cpuStart time.Duration
-	cpuTimer := time.AfterFunc(o.warmup, func() { cpuStart, _ = cpuTime(pid) })
-	deadline := measureFrom.Add(o.duration)
-	results := make([]*workerResult, o.conns)
+	cpuTimer := time.AfterFunc(warmup, func() { cpuStart, _ = cpuTime(pid) })
+	deadline := measureFrom.Add(window)
+	results := make([]*workerResult, len(load))
 	var wg sync.WaitGroup
-	for w := range o.conns {
+	for i, w := range load {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[w] = runWorker(ctx, p.base+path, token, w, measureFrom, deadline)
+			results[i] = w.run(ctx, p.base+path, token, measureFrom, deadline)
 		}()
 	}
 	wg.Wait()
@@ -313,7 +345,7 @@ func (p *klaxonProcess) measure(ctx context.Context, name, path, token string, o
 	if err != nil {
 		return nil, err
 	}
-	r := &loadResult{window: o.duration, peakRSS: rss, statuses: map[int]int{}, cpu: cpuEnd - cpuStart}
+	r := &loadResult{window: window, peakRSS: rss, statuses: map[int]int{}, cpu: cpuEnd - cpuStart}
 	for _, wr := range results {
 		r.latencies = append(r.latencies, wr.latencies...)
 		r.sent += wr.sent
@@ -346,25 +378,45 @@ type workerResult struct {
 	firstErr                              error
 }
 
-// runWorker sends requests one after another on its own keep-alive
-// connection until deadline. About one request in ten redelivers a post
-// this worker already had accepted.
-func runWorker(ctx context.Context, target, token string, worker int, measureFrom, deadline time.Time) *workerResult {
-	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true, IdleConnTimeout: time.Minute,
-	}}
-	defer client.CloseIdleConnections()
+// loadWorker is one simulated Mattermost server with its own keep-alive
+// connection. It keeps its post numbers across runs, so that every run sends
+// new posts (and redeliveries of posts accepted before).
+type loadWorker struct {
+	id       int
+	client   *http.Client
+	rng      *rand.Rand
+	seq      int
+	accepted []int // sequence numbers of posts that made a new alert
+}
+
+func newLoad(conns int) []*loadWorker {
+	load := make([]*loadWorker, conns)
+	for i := range load {
+		load[i] = &loadWorker{id: i, rng: rand.New(rand.NewPCG(uint64(i), 42)), client: &http.Client{Transport: &http.Transport{
+			MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true, IdleConnTimeout: time.Minute,
+		}}}
+	}
+	return load
+}
+
+func closeLoad(load []*loadWorker) {
+	for _, w := range load {
+		w.client.CloseIdleConnections()
+	}
+}
+
+// run sends requests one after another until deadline. About one request
+// in ten redelivers a post this worker already had accepted.
+func (w *loadWorker) run(ctx context.Context, target, token string, measureFrom, deadline time.Time) *workerResult {
 	r := &workerResult{statuses: map[int]int{}, latencies: make([]time.Duration, 0, 1<<14)}
-	rng := rand.New(rand.NewPCG(uint64(worker), 42))
-	var accepted []int // sequence numbers of posts that made a new alert
 	buf := make([]byte, 0, 1024)
 	respBuf := make([]byte, 4096)
-	for seq := 0; ctx.Err() == nil; seq++ {
-		post, redelivery := seq, false
-		if len(accepted) > 0 && rng.IntN(10) == 0 {
-			post, redelivery = accepted[max(0, len(accepted)-1000)+rng.IntN(min(len(accepted), 1000))], true
+	for ; ctx.Err() == nil; w.seq++ {
+		post, redelivery := w.seq, false
+		if len(w.accepted) > 0 && w.rng.IntN(10) == 0 {
+			post, redelivery = w.accepted[max(0, len(w.accepted)-1000)+w.rng.IntN(min(len(w.accepted), 1000))], true
 		}
-		buf = mattermostBody(buf[:0], token, worker, post)
+		buf = mattermostBody(buf[:0], token, w.id, post)
 		t0 := time.Now()
 		if !t0.Before(deadline) {
 			break
@@ -374,7 +426,7 @@ func runWorker(ctx context.Context, target, token string, worker int, measureFro
 		req.Header.Set("User-Agent", "Mattermost-Bot/1.1")
 		req.Header.Set("Accept", "application/json")
 		r.sent++
-		resp, err := client.Do(req)
+		resp, err := w.client.Do(req)
 		if err != nil {
 			r.transportErrors++
 			if r.firstErr == nil {
@@ -399,7 +451,7 @@ func runWorker(ctx context.Context, target, token string, worker int, measureFro
 		case bytes.Contains(respBuf[:n], []byte(`"deduplicated":false`)):
 			r.created++
 			if !redelivery {
-				accepted = append(accepted, post)
+				w.accepted = append(w.accepted, post)
 			}
 		}
 	}

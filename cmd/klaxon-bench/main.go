@@ -30,6 +30,7 @@ import (
 // options are the benchmark's knobs; the defaults are the targets.
 type options struct {
 	duration, warmup time.Duration
+	rounds           int
 	conns            int
 	alerts           int
 	small            int
@@ -52,8 +53,9 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("klaxon-bench", flag.ContinueOnError)
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each intake measurement lasts (after the warm-up)")
-	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "warm-up before each intake measurement")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per endpoint (ceiling, intake), split over the rounds")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds in which the ceiling and the intake endpoint take turns")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each measured slice")
 	fs.IntVar(&o.conns, "conns", 64, "concurrent keep-alive connections")
 	fs.IntVar(&o.alerts, "alerts", 1_000_000, "alerts seeded for the large alert-list measurement")
 	fs.IntVar(&o.small, "small-alerts", 1_000, "alerts seeded for the small alert-list measurement")
@@ -63,6 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the benchmark process's CPU profile (seeding, alert list) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.rounds < 1 || o.duration < time.Duration(o.rounds)*100*time.Millisecond {
+		return fmt.Errorf("-rounds must be at least 1, with at least 100ms of -duration per round")
 	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
