@@ -64,10 +64,12 @@ type Alert struct {
 	CreatedAt        time.Time      `gorm:"not null"`
 	AcknowledgedAt   *time.Time
 	AcknowledgedByID *uint
-	AcknowledgedBy   string     `gorm:"size:254;not null;default:''"`
-	ResolvedAt       *time.Time `gorm:"index"`
-	ResolvedByID     *uint
-	ResolvedBy       string `gorm:"size:254;not null;default:''"`
+	AcknowledgedBy   string `gorm:"size:254;not null;default:''"`
+	// Only resolved alerts are in idx_alerts_resolved (retention reads it):
+	// a new alert costs no entry there.
+	ResolvedAt   *time.Time `gorm:"index:idx_alerts_resolved,where:resolved_at IS NOT NULL"`
+	ResolvedByID *uint
+	ResolvedBy   string `gorm:"size:254;not null;default:''"`
 }
 
 // EventKind names an entry of an alert's timeline.

@@ -408,10 +408,10 @@ func (d *DB) ApplyTransitionMany(ctx context.Context, accountID uint, user *User
 	return r, err
 }
 
-// dropOldAlertIndexes removes the list indexes of earlier versions, which
-// the indexes declared on Alert replace.
+// dropOldAlertIndexes removes the indexes of earlier versions, which the
+// indexes declared on Alert replace.
 func (d *DB) dropOldAlertIndexes(ctx context.Context) error {
-	for _, name := range []string{"idx_alerts_account_id", "idx_alerts_account_status", "idx_alerts_account_integration", "idx_alerts_account_urgency"} {
+	for _, name := range []string{"idx_alerts_account_id", "idx_alerts_account_status", "idx_alerts_account_integration", "idx_alerts_account_urgency", "idx_alerts_resolved_at"} {
 		if err := d.WithContext(ctx).Exec("DROP INDEX IF EXISTS " + name).Error; err != nil {
 			return err
 		}
