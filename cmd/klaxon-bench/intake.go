@@ -78,7 +78,8 @@ func benchIntake(ctx context.Context, o options, out io.Writer) (bool, error) {
 	defer closeLoad(intakeLoad)
 	ceiling, intake := &loadResult{statuses: map[int]int{}}, &loadResult{statuses: map[int]int{}}
 	var ratios []string
-	for range o.rounds {
+	var peak, ceilingAlone int64 // Klaxon's peak RSS over the run; in the first ceiling round
+	for round := range o.rounds {
 		c, err := child.measure(ctx, "ceiling", "/bench/ceiling/"+integ, token, ceilingLoad, o.warmup, slice)
 		if err != nil {
 			return false, err
@@ -87,10 +88,17 @@ func benchIntake(ctx context.Context, o options, out io.Writer) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		if round == 0 {
+			ceilingAlone = c.peakRSS
+		}
+		peak = max(peak, c.peakRSS, i.peakRSS)
 		ceiling.add(c)
 		intake.add(i)
 		ratios = append(ratios, fmt.Sprintf("%.2f", i.rps()/c.rps()))
 	}
+	// Later ceiling rounds run in a process that the intake has grown: the
+	// first one shows what the ceiling alone needs.
+	ceiling.peakRSS = ceilingAlone
 	ceiling.print(out, "ceiling", "POST /bench/ceiling/:id")
 	intake.print(out, "intake", "POST /integration/:id")
 	fmt.Fprintf(out, "ratio per round: %s\n", strings.Join(ratios, " "))
@@ -109,7 +117,7 @@ func benchIntake(ctx context.Context, o options, out io.Writer) (bool, error) {
 	p99 := percentiles(slicesClone(intake.latencies), 99)[0]
 	fmt.Fprintf(out, "targets: ratio %.2f ≥ %.2f %s; intake p99 %s ≤ %s %s; peak RSS %s ≤ %d MiB %s\n",
 		ratio, targetRatio, verdict(ratio >= targetRatio), ms(p99), ms(targetP99), verdict(p99 <= targetP99),
-		mib(max(intake.peakRSS, ceiling.peakRSS)), targetRSSMiB, verdict(max(intake.peakRSS, ceiling.peakRSS) <= targetRSSMiB<<20))
+		mib(peak), targetRSSMiB, verdict(peak <= targetRSSMiB<<20))
 	fmt.Fprintf(out, "intake/ceiling ratio: %.2f\n", ratio)
 	return ok, nil
 }
