@@ -76,7 +76,7 @@ func benchIntake(ctx context.Context, o options, out io.Writer) (bool, error) {
 	ceilingLoad, intakeLoad := newLoad(o.conns), newLoad(o.conns)
 	defer closeLoad(ceilingLoad)
 	defer closeLoad(intakeLoad)
-	ceiling, intake := &loadResult{statuses: map[int]int{}}, &loadResult{statuses: map[int]int{}}
+	ceiling, intake := &loadResult{tally: newTally()}, &loadResult{tally: newTally()}
 	var ratios []string
 	var peak, ceilingAlone int64 // Klaxon's peak RSS over the run; in the first ceiling round
 	for round := range o.rounds {
@@ -280,30 +280,41 @@ func (p *klaxonProcess) logTail() string {
 
 // loadResult is what one endpoint's run gave.
 type loadResult struct {
+	tally
+	window  time.Duration
+	peakRSS int64
+	cpu     time.Duration // klaxon's CPU time from the end of the warm-up
+}
+
+// tally counts requests and their answers.
+type tally struct {
 	latencies []time.Duration // of the requests in the measured window
-	window    time.Duration
-	peakRSS   int64
-	cpu       time.Duration // klaxon's CPU time from the end of the warm-up
 	// Over the whole run, warm-up included:
 	sent, created, dedup, transportErrors int
 	statuses                              map[int]int
+}
+
+func newTally() tally { return tally{statuses: map[int]int{}} }
+
+func (t *tally) add(o *tally) {
+	t.latencies = append(t.latencies, o.latencies...)
+	t.sent += o.sent
+	t.created += o.created
+	t.dedup += o.dedup
+	t.transportErrors += o.transportErrors
+	for s, n := range o.statuses {
+		t.statuses[s] += n
+	}
 }
 
 func (r *loadResult) rps() float64 { return float64(len(r.latencies)) / r.window.Seconds() }
 
 // add counts o's requests, time and memory in r.
 func (r *loadResult) add(o *loadResult) {
-	r.latencies = append(r.latencies, o.latencies...)
+	r.tally.add(&o.tally)
 	r.window += o.window
 	r.peakRSS = max(r.peakRSS, o.peakRSS)
 	r.cpu += o.cpu
-	r.sent += o.sent
-	r.created += o.created
-	r.dedup += o.dedup
-	r.transportErrors += o.transportErrors
-	for s, n := range o.statuses {
-		r.statuses[s] += n
-	}
 }
 
 func (r *loadResult) print(out io.Writer, name, route string) {
@@ -353,16 +364,9 @@ func (p *klaxonProcess) measure(ctx context.Context, name, path, token string, l
 	if err != nil {
 		return nil, err
 	}
-	r := &loadResult{window: window, peakRSS: rss, statuses: map[int]int{}, cpu: cpuEnd - cpuStart}
+	r := &loadResult{tally: newTally(), window: window, peakRSS: rss, cpu: cpuEnd - cpuStart}
 	for _, wr := range results {
-		r.latencies = append(r.latencies, wr.latencies...)
-		r.sent += wr.sent
-		r.created += wr.created
-		r.dedup += wr.dedup
-		r.transportErrors += wr.transportErrors
-		for s, n := range wr.statuses {
-			r.statuses[s] += n
-		}
+		r.tally.add(&wr.tally)
 	}
 	if r.transportErrors > 0 && len(r.latencies) == 0 {
 		return nil, fmt.Errorf("%s: every request failed (%d errors, first: %v)", name, r.transportErrors, firstErr(results))
@@ -380,10 +384,8 @@ func firstErr(rs []*workerResult) error {
 }
 
 type workerResult struct {
-	latencies                             []time.Duration
-	sent, created, dedup, transportErrors int
-	statuses                              map[int]int
-	firstErr                              error
+	tally
+	firstErr error
 }
 
 // loadWorker is one simulated Mattermost server with its own keep-alive
@@ -416,7 +418,8 @@ func closeLoad(load []*loadWorker) {
 // run sends requests one after another until deadline. About one request
 // in ten redelivers a post this worker already had accepted.
 func (w *loadWorker) run(ctx context.Context, target, token string, measureFrom, deadline time.Time) *workerResult {
-	r := &workerResult{statuses: map[int]int{}, latencies: make([]time.Duration, 0, 1<<14)}
+	r := &workerResult{tally: newTally()}
+	r.latencies = make([]time.Duration, 0, 1<<14)
 	buf := make([]byte, 0, 1024)
 	respBuf := make([]byte, 4096)
 	for ; ctx.Err() == nil; w.seq++ {
