@@ -62,7 +62,9 @@ func ParseMattermostJSON(body []byte) (*MattermostPayload, error) {
 	if raw == nil {
 		return nil, errors.New("the body must be a JSON object like Mattermost sends, e.g. {\"text\":\"…\"}")
 	}
-	if dec.More() {
+	// Only white space may follow the object (Decoder.More misses a stray
+	// "]" or "}", which would also defeat the token masking of the body).
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return nil, errors.New("the body holds more than one JSON value")
 	}
 	p := &MattermostPayload{}

@@ -113,4 +113,6 @@ const (
 )
 
 // SecureCookies reports whether cookies must only travel over https.
-func (c Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+func (c Config) SecureCookies() bool {
+	return len(c.BaseURL) >= 8 && strings.EqualFold(c.BaseURL[:8], "https://")
+}
