@@ -193,7 +193,16 @@ func (w *Writer) connect(ctx context.Context) error {
 		}
 	}
 	w.conn, w.stmts = conn, map[string]*sql.Stmt{}
-	for _, q := range []string{sqlFindIntegration, sqlHasChannels, sqlFindOpenAlert, sqlBumpDedup, sqlEnqueue} {
+	// Every statement a batch may need is prepared here, before any
+	// transaction: preparing one later would take a pool connection while
+	// the writer holds SQLite's write lock, and the pool's connections may
+	// all be waiting for that lock.
+	queries := []string{sqlFindIntegration, sqlHasChannels, sqlFindOpenAlert, sqlBumpDedup, sqlEnqueue}
+	for n := 1; n <= maxChunk; n *= 2 {
+		queries = append(queries, findOpenSQL(n), rowsSQL(sqlInsertAlerts, rowInsertAlert, n, endInsertAlerts),
+			rowsSQL(sqlInsertEvents, rowInsertEvent, n, ""), rowsSQL(sqlInsertLogs, rowInsertLog, n, ""))
+	}
+	for _, q := range queries {
 		if _, err := w.stmt(ctx, q); err != nil {
 			w.disconnect()
 			return fmt.Errorf("prepare %q: %w", q, err)
@@ -248,6 +257,11 @@ func (d *DB) rebind(q string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// findOpenSQL is sqlFindOpenAlerts for n dedup keys.
+func findOpenSQL(n int) string {
+	return sqlFindOpenAlerts + "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 }
 
 // rowsSQL is head followed by n copies of row, comma-separated, then tail.
@@ -611,7 +625,7 @@ func (b *batchWriter) findOpen() error {
 				args = append(args, list[min(i, len(list)-1)]) // pad with the last key
 			}
 			list = list[min(n, len(list)):]
-			rows, err := b.query(sqlFindOpenAlerts+"("+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+")", args...)
+			rows, err := b.query(findOpenSQL(n), args...)
 			if err != nil {
 				return err
 			}
