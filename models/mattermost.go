@@ -63,7 +63,7 @@ func ParseMattermostJSON(body []byte) (*MattermostPayload, error) {
 		return nil, errors.New("the body must be a JSON object like Mattermost sends, e.g. {\"text\":\"…\"}")
 	}
 	// Only white space may follow the object (Decoder.More misses a stray
-	// "]" or "}", which would also defeat the token masking of the body).
+	// "]" or "}").
 	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return nil, errors.New("the body holds more than one JSON value")
 	}
@@ -210,9 +210,19 @@ func TitleAndDescription(text string) (title, description string) {
 // (refused, but still logged); jsonTokenOther finds those whose value is a
 // number or a list.
 var (
-	jsonTokenField = regexp.MustCompile(`("token"\s*:\s*")((?:[^"\\]|\\.)*)(")`)
-	jsonTokenOther = regexp.MustCompile(`("token"\s*:\s*)(-?[0-9][0-9.eE+-]*|\[[^\]]*\])`)
+	jsonTokenField = regexp.MustCompile(`(` + jsonTokenKey + `\s*:\s*")((?:[^"\\]|\\.)*)(")`)
+	jsonTokenOther = regexp.MustCompile(`(` + jsonTokenKey + `\s*:\s*)(-?[0-9][0-9.eE+-]*|\[[^\]]*\])`)
 )
+
+// jsonTokenKey matches a JSON string that decodes to "token", each letter
+// plain or \u-escaped, as the parser reads it.
+var jsonTokenKey = func() string {
+	k := `"`
+	for _, c := range "token" {
+		k += fmt.Sprintf(`(?:%c|\\u00(?i:%x))`, c, c)
+	}
+	return k + `"`
+}()
 
 // MaskToken hides the value of the token field in a JSON or form body, for
 // logs and stored requests, however the field is spelled (escaped keys,

@@ -148,6 +148,8 @@ func TestMaskToken(t *testing.T) {
 		`{"n":1e400,"token":["` + tok + `"]}`,
 		`{"token":"` + tok + `","n":1e400}`,
 		`{"token":["` + tok + `"],"text":"not JSON at the end"`,
+		`{"text":"x","\u0074oken":"` + tok + `"}]`,
+		`{"\u0074\u006F\u006b\u0065\u006e": "` + tok + `", "text": oops}`,
 	} {
 		got := models.MaskToken(body)
 		if strings.Contains(got, tok) {
