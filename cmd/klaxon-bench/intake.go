@@ -84,9 +84,18 @@ func benchIntake(ctx context.Context, o options, out io.Writer) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		var profiled chan error
+		if o.serverProfile != "" && round == o.rounds-1 {
+			profiled = child.profile(o.serverProfile, o.warmup, slice)
+		}
 		i, err := child.measure(ctx, "intake", "/integration/"+integ, token, intakeLoad, o.warmup, slice)
 		if err != nil {
 			return false, err
+		}
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				return false, fmt.Errorf("server profile: %w", err)
+			}
 		}
 		if round == 0 {
 			ceilingAlone = c.peakRSS
@@ -250,6 +259,39 @@ func startKlaxon(ctx context.Context, bin, dir, dbURL string) (*klaxonProcess, e
 			return nil, fmt.Errorf("klaxon did not answer /healthz within 30 s:\n%s", p.logTail())
 		}
 	}
+}
+
+// profile writes klaxon's CPU profile (or, for a path ending in .trace, its
+// execution trace) over window, starting after delay, to path; the channel
+// tells when it is written.
+func (p *klaxonProcess) profile(path string, delay, window time.Duration) chan error {
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(delay)
+		secs := max(1, int(window.Round(time.Second)/time.Second))
+		kind := "profile"
+		if strings.HasSuffix(path, ".trace") {
+			kind = "trace"
+		}
+		resp, err := http.Get(p.base + "/bench/pprof/" + kind + "?seconds=" + strconv.Itoa(secs))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("GET /bench/pprof/%s: %s", kind, resp.Status)
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		done <- errors.Join(err, f.Close())
+	}()
+	return done
 }
 
 // stop shuts klaxon down gracefully (SIGTERM) and waits for it.

@@ -39,6 +39,7 @@ type options struct {
 	skipList         bool
 	databaseURL      string
 	cpuProfile       string
+	serverProfile    string
 }
 
 func main() {
@@ -63,6 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.BoolVar(&o.skipIntake, "skip-intake", false, "skip the intake part")
 	fs.BoolVar(&o.skipList, "skip-list", false, "skip the alert-list part")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the benchmark process's CPU profile (seeding, alert list) to this file")
+	fs.StringVar(&o.serverProfile, "server-profile", "", "write klaxon's CPU profile (execution trace if the name ends in .trace) during the last intake round's measured slice to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
