@@ -337,3 +337,49 @@ func TestLogInThrottle(t *testing.T) {
 		t.Errorf("the throttled client is signed in: GET /alerts = %d %s", got.Status, got.Location)
 	}
 }
+
+// TestClientAddressBehindProxy: with -trusted-proxies naming the proxy (here
+// loopback, where the tests connect from), the request log line and the
+// intake request log show the client's address from X-Forwarded-For;
+// without it the header is ignored and the peer's address is shown.
+func TestClientAddressBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		proxies, want string
+	}{
+		{"127.0.0.1", "203.0.113.7"},
+		{"", "127.0.0.1"},
+	} {
+		t.Run("proxies="+tc.proxies, func(t *testing.T) {
+			srv, _, id := limitsTeam(t, func(c *web.Config) {
+				var err error
+				if c.TrustedProxies, err = web.ParseTrustedProxies(tc.proxies); err != nil {
+					t.Fatal(err)
+				}
+			})
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/integration/"+id, strings.NewReader(`{"text":"outage db-1"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", "203.0.113.7")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("intake: %d", resp.StatusCode)
+			}
+			var logs []models.IntegrationLog
+			srv.DB().Find(&logs)
+			if len(logs) != 1 || logs[0].Source != tc.want {
+				t.Errorf("request log: %+v, want one row from %s", logs, tc.want)
+			}
+			if line := `"path":"/integration/` + id + `","status":200`; !strings.Contains(srv.Logs.String(), line) {
+				t.Fatalf("no request line %s in the log:\n%s", line, srv.Logs.String())
+			}
+			for _, l := range strings.Split(srv.Logs.String(), "\n") {
+				if strings.Contains(l, `"path":"/integration/`) && !strings.Contains(l, `"ip":"`+tc.want+`"`) {
+					t.Errorf("the request line does not show ip %s: %s", tc.want, l)
+				}
+			}
+		})
+	}
+}

@@ -31,9 +31,9 @@ func NewServer(cfg Config, log *slog.Logger, db *models.DB, writer *models.Write
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	// The source address is the TCP peer; headers from clients are not
-	// trusted for it.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The source address is the TCP peer, or what the trusted proxies
+	// say it is (see ipExtractor).
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	h := &handlers.Handler{
 		DB:         db,
 		Writer:     writer,
