@@ -114,7 +114,7 @@ func (h *Handler) LoginPage(c echo.Context) error {
 func (h *Handler) Login(c echo.Context) error {
 	email := models.NormalizeEmail(c.FormValue("email"))
 	next := localPath(c.FormValue("next"))
-	if wait := h.Throttle.Attempt(email, c.RealIP()); wait > 0 {
+	if wait := h.Throttle.LoginAttempt(email, c.RealIP()); wait > 0 {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds(wait))
 		open, _ := h.signupAllowed(c)
 		errs := views.FormErrors{"form": "Too many failed log-ins. Wait " + humanDuration(wait) + " and try again."}
@@ -130,7 +130,7 @@ func (h *Handler) Login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.Throttle.Succeed(email, c.RealIP())
+	h.Throttle.LoginSucceeded(email, c.RealIP())
 	if err := h.Sessions.Login(c, u); err != nil {
 		return err
 	}

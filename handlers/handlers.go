@@ -30,7 +30,7 @@ type Handler struct {
 	SignupOpen bool
 	// Notifier posts alert events to notification channels.
 	Notifier Notifier
-	// Throttle slows repeated failed log-ins.
+	// Throttle slows repeated failed log-ins and current-password checks.
 	Throttle *Throttle
 	// UnstoredLogs paces the request-log rows written for intake requests
 	// given up before the writer took them; nil means no limit.

@@ -81,10 +81,11 @@ func (h *Handler) Account(c echo.Context) error {
 }
 
 // ChangePassword checks the current password, sets the new one and logs the
-// user's other sessions out.
+// user's other sessions out. Wrong current passwords are throttled per user,
+// apart from log-ins.
 func (h *Handler) ChangePassword(c echo.Context) error {
 	u := CurrentUser(c)
-	if wait := h.Throttle.Attempt(u.Email, c.RealIP()); wait > 0 {
+	if wait := h.Throttle.PasswordAttempt(u.ID); wait > 0 {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds(wait))
 		errs := views.FormErrors{"current": "Too many wrong passwords. Wait " + humanDuration(wait) + " and try again."}
 		return render(c, http.StatusTooManyRequests, views.AccountPage(h.page(c, "Your account", ""), errs))
@@ -94,14 +95,14 @@ func (h *Handler) ChangePassword(c echo.Context) error {
 	var verr models.ValidationErrors
 	if errors.As(err, &verr) {
 		if verr["current"] == "" {
-			h.Throttle.Succeed(u.Email, c.RealIP())
+			h.Throttle.PasswordSucceeded(u.ID)
 		}
 		return render(c, http.StatusUnprocessableEntity, views.AccountPage(h.page(c, "Your account", ""), views.FormErrors(verr)))
 	}
 	if err != nil {
 		return err
 	}
-	h.Throttle.Succeed(u.Email, c.RealIP())
+	h.Throttle.PasswordSucceeded(u.ID)
 	// A fresh session id and CSRF token, as at log-in.
 	if err := h.Sessions.Login(c, u); err != nil {
 		return err

@@ -2,30 +2,174 @@ package handlers
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 )
 
-// Throttle slows password guessing: after MaxFailures failed log-ins for one
-// email or from one address within Window, further attempts are refused
-// until the window has passed.
+// The throttle's limits: failed password checks allowed per Window for one
+// key, each counted before the password is checked.
+//
+// A log-in counts against three keys, so that no single one has to be both
+// tight and shared:
+//   - LoginPair, one email from one address, is the tight one: it stops
+//     guessing a password from one place, and an attacker elsewhere cannot
+//     use it to lock the real user out.
+//   - LoginAddress, any emails from one address, is loose: a whole office
+//     behind one NAT address (or a proxy not listed in -trusted-proxies)
+//     shares it; it stops one address from trying a list of emails.
+//   - LoginEmail, one email from all addresses, is loose too: it caps
+//     distributed guessing at LoginEmail guesses per Window (about 4,800 a
+//     day, hopeless against a 10-character password), and locking a user
+//     out everywhere takes LoginEmail/LoginPair = 10 addresses per Window.
+//
+// IPv6 addresses count per /64, the block one machine or LAN gets, so that
+// walking through one's own /64 does not mint fresh addresses.
+//
+// PasswordCheck is the current-password check on "Your account", per user:
+// it is keyed apart from log-ins, so that neither eats into the other, and
+// it slows someone who found a signed-in browser from guessing the password.
+const (
+	ThrottleWindow       = 15 * time.Minute
+	DefaultLoginPair     = 5
+	DefaultLoginAddress  = 50
+	DefaultLoginEmail    = 50
+	DefaultPasswordCheck = 5
+	// DefaultThrottleKeys bounds the table: each key holds at most its
+	// limit's failures, and keys are at most a few hundred bytes.
+	DefaultThrottleKeys = 100_000
+)
+
+// Throttle slows password guessing: after the limit of failed password
+// checks for a key within Window, further attempts for that key are refused
+// until the oldest failure is Window old.
 type Throttle struct {
-	MaxFailures int
-	Window      time.Duration
-	now         func() time.Time
+	Window                                             time.Duration
+	LoginPair, LoginAddress, LoginEmail, PasswordCheck int
+	// MaxKeys bounds the table (see sweep).
+	MaxKeys int
+	now     func() time.Time
 
-	mu       sync.Mutex
-	failures map[string][]time.Time
+	mu        sync.Mutex
+	failures  map[string][]time.Time
+	lastSweep time.Time
 }
 
-// NewThrottle returns a throttle allowing max failures per window.
-func NewThrottle(max int, window time.Duration) *Throttle {
-	return &Throttle{MaxFailures: max, Window: window, now: time.Now, failures: map[string][]time.Time{}}
+// NewThrottle returns a throttle with the default limits.
+func NewThrottle() *Throttle {
+	return &Throttle{
+		Window: ThrottleWindow, LoginPair: DefaultLoginPair, LoginAddress: DefaultLoginAddress,
+		LoginEmail: DefaultLoginEmail, PasswordCheck: DefaultPasswordCheck, MaxKeys: DefaultThrottleKeys,
+		now: time.Now, failures: map[string][]time.Time{},
+	}
 }
 
-func (t *Throttle) keys(email, ip string) []string {
-	return []string{"email:" + email, "ip:" + ip}
+type throttleKey struct {
+	key string
+	max int
+}
+
+// loginKeys are the keys a log-in for email from ip counts against: the
+// pair first (a success forgets it), then the address and the email.
+func (t *Throttle) loginKeys(email, ip string) []throttleKey {
+	// No account has a longer email (the column holds 254): a longer one
+	// is cut so that junk cannot make keys of any size.
+	if len(email) > 254 {
+		email = email[:254]
+	}
+	addr := addressKey(ip)
+	return []throttleKey{
+		{"pair\x00" + addr + "\x00" + email, t.LoginPair}, // addresses hold no NUL: no two pairs collide
+		{"addr\x00" + addr, t.LoginAddress},
+		{"email\x00" + email, t.LoginEmail},
+	}
+}
+
+func (t *Throttle) passwordKey(userID uint) throttleKey {
+	return throttleKey{"user\x00" + strconv.FormatUint(uint64(userID), 10), t.PasswordCheck}
+}
+
+// addressKey is the part of ip that the throttle counts by: an IPv4
+// address, or an IPv6 address's /64.
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		if len(ip) > 64 {
+			ip = ip[:64]
+		}
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// LoginAttempt counts a log-in attempt for email from ip before the password
+// is checked, so that parallel guesses cannot slip past the limit. It returns
+// how long to wait when a limit is reached (nothing is counted then), or 0.
+// A good password takes the attempt back with LoginSucceeded.
+func (t *Throttle) LoginAttempt(email, ip string) time.Duration {
+	return t.attempt(t.loginKeys(email, ip))
+}
+
+// LoginSucceeded forgets the failures of email from ip (the user is back)
+// and takes this attempt back from the address and the email. The email's
+// other failures stay: a user logging in does not let a distributed guesser
+// start over.
+func (t *Throttle) LoginSucceeded(email, ip string) {
+	keys := t.loginKeys(email, ip)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.failures, keys[0].key)
+	for _, k := range keys[1:] {
+		if list := t.failures[k.key]; len(list) > 1 {
+			t.failures[k.key] = list[:len(list)-1]
+		} else {
+			delete(t.failures, k.key)
+		}
+	}
+}
+
+// PasswordAttempt counts a check of the signed-in user's current password,
+// like LoginAttempt.
+func (t *Throttle) PasswordAttempt(userID uint) time.Duration {
+	return t.attempt([]throttleKey{t.passwordKey(userID)})
+}
+
+// PasswordSucceeded forgets the user's failed checks: they know it.
+func (t *Throttle) PasswordSucceeded(userID uint) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.failures, t.passwordKey(userID).key)
+}
+
+// attempt counts one failure on every key, unless one of them is at its
+// limit: then nothing is counted (waiting out a lock-out does not extend it)
+// and the longest wait is returned.
+func (t *Throttle) attempt(keys []throttleKey) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var wait time.Duration
+	for _, k := range keys {
+		if list := t.recent(k.key, now); len(list) >= k.max {
+			wait = max(wait, t.Window-now.Sub(list[len(list)-k.max]))
+		}
+	}
+	if wait > 0 {
+		return wait
+	}
+	if len(t.failures)+len(keys) > t.MaxKeys || now.Sub(t.lastSweep) >= t.Window {
+		t.sweep(now)
+	}
+	for _, k := range keys {
+		t.failures[k.key] = append(t.failures[k.key], now)
+	}
+	return 0
 }
 
 // recent drops failures older than the window; callers hold mu.
@@ -34,6 +178,9 @@ func (t *Throttle) recent(key string, now time.Time) []time.Time {
 	i := 0
 	for i < len(list) && now.Sub(list[i]) >= t.Window {
 		i++
+	}
+	if i == 0 {
+		return list
 	}
 	list = list[i:]
 	if len(list) == 0 {
@@ -44,51 +191,26 @@ func (t *Throttle) recent(key string, now time.Time) []time.Time {
 	return list
 }
 
-// Attempt counts a log-in attempt for email from ip before the password is
-// checked, so that parallel guesses cannot slip past the limit. It returns
-// how long to wait when the limit is reached (nothing is counted then), or
-// 0. A good password takes the attempt back with Succeed.
-func (t *Throttle) Attempt(email, ip string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	var wait time.Duration
-	for _, k := range t.keys(email, ip) {
-		if list := t.recent(k, now); len(list) >= t.MaxFailures {
-			wait = max(wait, t.Window-now.Sub(list[len(list)-t.MaxFailures]))
-		}
-	}
-	if wait > 0 {
-		return wait
-	}
-	if len(t.failures) > 100_000 {
-		t.sweep(now)
-	}
-	for _, k := range t.keys(email, ip) {
-		t.failures[k] = append(t.recent(k, now), now)
-	}
-	return 0
-}
-
-// Succeed forgets the failures for email and takes this attempt back from
-// the address.
-func (t *Throttle) Succeed(email, ip string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.failures, "email:"+email)
-	if list := t.failures["ip:"+ip]; len(list) > 0 {
-		t.failures["ip:"+ip] = list[:len(list)-1]
-	}
-}
-
-// sweep drops expired entries; if the table is still full of live ones (a
-// spray of addresses), it starts over rather than grow without bound.
+// sweep drops expired keys, once a window and whenever the table is full.
+// If it is still full of live keys (a spray of addresses and emails), the
+// keys with the fewest failures go first, down to nine tenths: they hold
+// the least, and a spray is made of them, so a flood cannot buy a guesser a
+// fresh start cheaply.
 func (t *Throttle) sweep(now time.Time) {
+	t.lastSweep = now
 	for k := range t.failures {
 		t.recent(k, now)
 	}
-	if len(t.failures) > 100_000 {
-		t.failures = map[string][]time.Time{}
+	target := t.MaxKeys * 9 / 10
+	for n := 1; len(t.failures) > target; n++ {
+		for k, list := range t.failures {
+			if len(list) <= n {
+				delete(t.failures, k)
+				if len(t.failures) <= target {
+					return
+				}
+			}
+		}
 	}
 }
 

@@ -30,8 +30,16 @@ type DB struct {
 
 // Open connects to the database named by url ("sqlite:path" or
 // "postgres://…"), creating an SQLite file and its folder when needed, and
-// migrates the schema.
+// migrates the schema. Its errors never show the URL's passwords.
 func Open(ctx context.Context, databaseURL string) (*DB, error) {
+	d, err := open(ctx, databaseURL)
+	if err != nil {
+		return nil, redactError(err, databaseURL)
+	}
+	return d, nil
+}
+
+func open(ctx context.Context, databaseURL string) (*DB, error) {
 	cfg := &gorm.Config{Logger: logger.Discard, TranslateError: true}
 	var (
 		db      *gorm.DB
@@ -114,18 +122,6 @@ func sqliteDSN(path string) (string, error) {
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode(), nil
 }
-
-// redactURL hides a password in a database URL so that it can be logged.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
-}
-
-// RedactURL is redactURL for callers outside the package.
-func RedactURL(raw string) string { return redactURL(raw) }
 
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error {

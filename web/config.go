@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,6 +39,10 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
+	// TrustedProxies are the reverse proxies in front of Klaxon: requests
+	// from them take the client's address from X-Forwarded-For. Empty: the
+	// TCP peer is the client.
+	TrustedProxies []*net.IPNet
 	// WebhookAllowLoopback lets notification channels post to this
 	// machine's loopback addresses (a Mattermost on the same host).
 	WebhookAllowLoopback bool
@@ -67,6 +72,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	rateBurst := fs.String("rate-burst", env("KLAXON_RATE_BURST", "500"), "intake requests per integration allowed at once (KLAXON_RATE_BURST)")
 	retention := fs.String("retention-days", env("KLAXON_RETENTION_DAYS", "0"), "delete resolved alerts older than this many days, 0 to keep them (KLAXON_RETENTION_DAYS)")
 	logKeep := fs.String("log-keep", env("KLAXON_LOG_KEEP", "1000"), "request-log rows kept per integration (KLAXON_LOG_KEEP)")
+	proxies := fs.String("trusted-proxies", env("KLAXON_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed; empty: the TCP peer is the client (KLAXON_TRUSTED_PROXIES)")
 	fs.BoolVar(&c.WebhookAllowLoopback, "webhook-allow-loopback", env("KLAXON_WEBHOOK_ALLOW_LOOPBACK", "") == "1", "let notification channels post to loopback addresses, for a Mattermost on this machine (KLAXON_WEBHOOK_ALLOW_LOOPBACK=1)")
 	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", env("KLAXON_BENCH_ENDPOINTS", "") == "1", "serve the benchmark's ceiling endpoint and CPU profiles, unauthenticated (for make bench only; never in production)")
 	if err := fs.Parse(args); err != nil {
@@ -94,6 +100,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if c.Signup != "open" && c.Signup != "closed" {
 		return c, fmt.Errorf("-signup %q: want open or closed", c.Signup)
+	}
+	if c.TrustedProxies, err = parseTrustedProxies(*proxies); err != nil {
+		return c, err
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -337,3 +337,138 @@ func TestLogInThrottle(t *testing.T) {
 		t.Errorf("the throttled client is signed in: GET /alerts = %d %s", got.Status, got.Location)
 	}
 }
+
+// TestClientAddressBehindProxy: with -trusted-proxies naming the proxy (here
+// loopback, where the tests connect from), the request log line and the
+// intake request log show the client's address from X-Forwarded-For;
+// without it the header is ignored and the peer's address is shown.
+func TestClientAddressBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		proxies, want string
+	}{
+		{"127.0.0.1", "203.0.113.7"},
+		{"", "127.0.0.1"},
+	} {
+		t.Run("proxies="+tc.proxies, func(t *testing.T) {
+			srv, _, id := limitsTeam(t, func(c *web.Config) {
+				var err error
+				if c.TrustedProxies, err = web.ParseTrustedProxies(tc.proxies); err != nil {
+					t.Fatal(err)
+				}
+			})
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/integration/"+id, strings.NewReader(`{"text":"outage db-1"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", "203.0.113.7")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("intake: %d", resp.StatusCode)
+			}
+			var logs []models.IntegrationLog
+			srv.DB().Find(&logs)
+			if len(logs) != 1 || logs[0].Source != tc.want {
+				t.Errorf("request log: %+v, want one row from %s", logs, tc.want)
+			}
+			if line := `"path":"/integration/` + id + `","status":200`; !strings.Contains(srv.Logs.String(), line) {
+				t.Fatalf("no request line %s in the log:\n%s", line, srv.Logs.String())
+			}
+			for _, l := range strings.Split(srv.Logs.String(), "\n") {
+				if strings.Contains(l, `"path":"/integration/`) && !strings.Contains(l, `"ip":"`+tc.want+`"`) {
+					t.Errorf("the request line does not show ip %s: %s", tc.want, l)
+				}
+			}
+		})
+	}
+}
+
+// forwardedFor makes cl's requests carry X-Forwarded-For: addr, as a reverse
+// proxy in front of Klaxon would add.
+func forwardedFor(cl *webtest.Client, addr string) *webtest.Client {
+	cl.HTTP.Transport = headerTransport{"X-Forwarded-For", addr}
+	return cl
+}
+
+type headerTransport struct{ name, value string }
+
+func (h headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set(h.name, h.value)
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestLogInThrottleBehindProxy: behind a trusted proxy, five wrong passwords
+// for one email from one client lock that client out for that email only.
+// The same user elsewhere and a colleague at the same address still log in.
+func TestLogInThrottleBehindProxy(t *testing.T) {
+	srv, owner, _ := limitsTeam(t, func(c *web.Config) {
+		var err error
+		if c.TrustedProxies, err = web.ParseTrustedProxies("127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	const pw = "correct horse battery"
+	if p := owner.Submit("/team", "/team", url.Values{"email": {"mate@example.com"}, "password": {pw}, "confirm": {pw}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("add teammate: %d", p.Status)
+	}
+	login := func(cl *webtest.Client, email, password string) int {
+		return cl.Submit("/login", "/login", url.Values{"email": {email}, "password": {password}}).Status
+	}
+	guesser := forwardedFor(srv.NewClient(), "203.0.113.7")
+	for i := range 5 {
+		if status := login(guesser, "ops@example.com", "wrong password "+strconv.Itoa(i)); status != http.StatusUnprocessableEntity {
+			t.Fatalf("failure %d: %d, want 422", i+1, status)
+		}
+	}
+	if status := login(guesser, "ops@example.com", pw); status != http.StatusTooManyRequests {
+		t.Fatalf("sixth try from the same client: %d, want 429", status)
+	}
+	if status := login(forwardedFor(srv.NewClient(), "198.51.100.8"), "ops@example.com", pw); status != http.StatusSeeOther {
+		t.Errorf("the same user from another address: %d, want 303 (logged in)", status)
+	}
+	if status := login(forwardedFor(srv.NewClient(), "203.0.113.7"), "mate@example.com", pw); status != http.StatusSeeOther {
+		t.Errorf("a colleague at the guesser's address: %d, want 303 (logged in)", status)
+	}
+}
+
+// TestPasswordCheckThrottleIsSeparate: wrong current passwords on "Your
+// account" are limited per user, and do not count against log-ins (nor
+// failed log-ins against them).
+func TestPasswordCheckThrottleIsSeparate(t *testing.T) {
+	srv, cl, _ := limitsTeam(t)
+	const pw = "correct horse battery"
+	const newPw = "a much better passphrase"
+	change := func(current string) *webtest.Page {
+		return cl.Submit("/account", "/account/password", url.Values{"current": {current}, "password": {newPw}, "confirm": {newPw}})
+	}
+	other := srv.NewClient()
+	for i := range 5 {
+		other.Submit("/login", "/login", url.Values{"email": {"ops@example.com"}, "password": {"wrong " + strconv.Itoa(i)}})
+	}
+	if p := change("still wrong"); p.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("wrong current password after 5 failed log-ins: %d, want 422", p.Status)
+	}
+	for i := range 4 {
+		if p := change("wrong " + strconv.Itoa(i)); p.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("wrong current password %d: %d, want 422", i+2, p.Status)
+		}
+	}
+	p := change(pw)
+	if p.Status != http.StatusTooManyRequests || !strings.Contains(p.Text("main"), "Too many wrong passwords") {
+		t.Fatalf("right current password after 5 wrong ones: %d, want 429 with a message\n%s", p.Status, p.Text("main"))
+	}
+	if ra, err := strconv.Atoi(p.Header.Get("Retry-After")); err != nil || ra < 60 {
+		t.Errorf("Retry-After %q, want minutes", p.Header.Get("Retry-After"))
+	}
+	// The other way round: wrong current passwords do not stop the user
+	// from logging in from the same address.
+	srv2, cl2, _ := limitsTeam(t)
+	for i := range 5 {
+		cl2.Submit("/account", "/account/password", url.Values{"current": {"wrong " + strconv.Itoa(i)}, "password": {newPw}, "confirm": {newPw}})
+	}
+	if p := srv2.NewClient().Submit("/login", "/login", url.Values{"email": {"ops@example.com"}, "password": {pw}}); p.Status != http.StatusSeeOther {
+		t.Errorf("log-in after 5 wrong current passwords: %d, want 303", p.Status)
+	}
+}

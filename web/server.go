@@ -31,9 +31,9 @@ func NewServer(cfg Config, log *slog.Logger, db *models.DB, writer *models.Write
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	// The source address is the TCP peer; headers from clients are not
-	// trusted for it.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The source address is the TCP peer, or what the trusted proxies
+	// say it is (see ipExtractor).
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	h := &handlers.Handler{
 		DB:         db,
 		Writer:     writer,
@@ -41,7 +41,7 @@ func NewServer(cfg Config, log *slog.Logger, db *models.DB, writer *models.Write
 		Log:        log,
 		BaseURL:    cfg.BaseURL,
 		SignupOpen: cfg.Signup == "open",
-		Throttle:   handlers.NewThrottle(5, 15*time.Minute),
+		Throttle:   handlers.NewThrottle(),
 		// At most 10 rows a second (bursts of 50) for requests given up
 		// in the writer's queue.
 		UnstoredLogs: rate.NewLimiter(10, 50),

@@ -1,0 +1,91 @@
+package models
+
+import (
+	"sort"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// The limiter set's bounds: how often idle buckets are dropped, and how many
+// buckets it holds at most.
+const (
+	limiterSweepEvery = time.Minute
+	maxLimiters       = 10_000
+)
+
+// limiterSet holds a token bucket per integration, made full on first use.
+//
+// A bucket that has filled up again is just like a new one, so it is
+// dropped: the set holds only the integrations that had requests within the
+// last burst/rate seconds (10 s at the defaults), however many integrations
+// come and go over a long uptime. max bounds it even when a tiny rate keeps
+// buckets from refilling for hours.
+//
+// It is not safe for concurrent use: the writer goroutine owns it.
+type limiterSet struct {
+	limit     rate.Limit
+	burst     int
+	max       int
+	buckets   map[uint]*rate.Limiter
+	nextSweep time.Time
+}
+
+// newLimiterSet returns a set of buckets refilling at perSecond (0: no
+// limit) and holding burst requests.
+func newLimiterSet(perSecond float64, burst int) *limiterSet {
+	return &limiterSet{limit: rate.Limit(perSecond), burst: max(burst, 1), max: maxLimiters, buckets: map[uint]*rate.Limiter{}}
+}
+
+// take takes one request from id's bucket and returns how long to wait when
+// the bucket is empty (nothing is taken then), or 0.
+func (s *limiterSet) take(id uint, now time.Time) time.Duration {
+	if s.limit <= 0 {
+		return 0
+	}
+	if !now.Before(s.nextSweep) {
+		s.sweep(now)
+	}
+	lim, ok := s.buckets[id]
+	if !ok {
+		if len(s.buckets) >= s.max {
+			s.sweep(now)
+		}
+		lim = rate.NewLimiter(s.limit, s.burst)
+		s.buckets[id] = lim
+	}
+	r := lim.ReserveN(now, 1)
+	if delay := r.DelayFrom(now); delay > 0 {
+		r.CancelAt(now)
+		return delay
+	}
+	return 0
+}
+
+// sweep drops the buckets that are full again. If the set is still full
+// (every bucket busy, which only a very low rate allows), the fullest go
+// first, down to nine tenths: each starts over full, which lets through
+// early only the few requests it was missing.
+func (s *limiterSet) sweep(now time.Time) {
+	s.nextSweep = now.Add(limiterSweepEvery)
+	for id, lim := range s.buckets {
+		if lim.TokensAt(now) >= float64(s.burst) {
+			delete(s.buckets, id)
+		}
+	}
+	if len(s.buckets) < s.max {
+		return
+	}
+	type bucket struct {
+		id     uint
+		tokens float64
+	}
+	all := make([]bucket, 0, len(s.buckets))
+	for id, lim := range s.buckets {
+		all = append(all, bucket{id, lim.TokensAt(now)})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].tokens > all[j].tokens })
+	for _, b := range all[:len(all)-s.max*9/10] {
+		delete(s.buckets, b.id)
+	}
+}
