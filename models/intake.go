@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // MaxLoggedBody is how much of a request body the request log keeps, and
@@ -97,7 +95,7 @@ type Writer struct {
 	// limiters and refusedLimiters hold each integration's buckets for
 	// requests that would be stored and for those that would be refused;
 	// they are owned by the writer goroutine.
-	limiters, refusedLimiters map[uint]*rate.Limiter
+	limiters, refusedLimiters *limiterSet
 	// conn and stmts are owned by the writer goroutine; conn is nil after
 	// a failed batch until the next one opens a fresh connection.
 	conn  *sql.Conn
@@ -159,8 +157,8 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		opts:            opts,
 		queue:           make(chan *intakeJob, 4*opts.MaxBatch),
 		done:            make(chan struct{}),
-		limiters:        map[uint]*rate.Limiter{},
-		refusedLimiters: map[uint]*rate.Limiter{},
+		limiters:        newLimiterSet(opts.RatePerSecond, opts.Burst),
+		refusedLimiters: newLimiterSet(opts.RatePerSecond, opts.Burst),
 	}
 	if err := w.connect(context.Background()); err != nil {
 		return nil, err
@@ -586,12 +584,12 @@ func (w *Writer) refuse(integ *intakeIntegration, req *IntakeRequest, now time.T
 		}
 		res = IntakeResult{Outcome: OutcomeBadToken, Message: msg}
 	default:
-		if delay := w.limit(w.limiters, integ.id, now); delay > 0 {
+		if delay := w.limiters.take(integ.id, now); delay > 0 {
 			return IntakeResult{Outcome: OutcomeRateLimited, Message: "Too many requests for this integration; slow down.", RetryAfter: delay}, true
 		}
 		return IntakeResult{}, false
 	}
-	if delay := w.limit(w.refusedLimiters, integ.id, now); delay > 0 {
+	if delay := w.refusedLimiters.take(integ.id, now); delay > 0 {
 		return IntakeResult{Outcome: OutcomeRateLimited, Message: "Too many refused requests for this integration (" + strings.ToLower(res.Outcome.Label()) + "); slow down.", RetryAfter: delay}, true
 	}
 	return res, true
@@ -788,29 +786,6 @@ func (b *batchWriter) insertMany(head, row string, width int, args []any) error 
 		args = args[n*width:]
 	}
 	return nil
-}
-
-// limit takes one request from the integration's bucket in limiters and
-// returns how long to wait when the bucket is empty.
-func (w *Writer) limit(limiters map[uint]*rate.Limiter, integrationID uint, now time.Time) time.Duration {
-	if w.opts.RatePerSecond <= 0 {
-		return 0
-	}
-	lim, ok := limiters[integrationID]
-	if !ok {
-		burst := w.opts.Burst
-		if burst <= 0 {
-			burst = 1
-		}
-		lim = rate.NewLimiter(rate.Limit(w.opts.RatePerSecond), burst)
-		limiters[integrationID] = lim
-	}
-	r := lim.ReserveN(now, 1)
-	if delay := r.DelayFrom(now); delay > 0 {
-		r.CancelAt(now)
-		return delay
-	}
-	return 0
 }
 
 // refusedLogBody is the part of a refused request's body that its log row
