@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"klaxon/models"
+	"klaxon/web"
 	"klaxon/web/notify"
 	"klaxon/web/webtest"
 )
@@ -304,7 +306,7 @@ func TestNotificationWorkerRestart(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for run := 0; run < 2; run++ {
-		worker := notify.NewWorker(db, "http://klaxon.test", log, true)
+		worker := notify.NewWorker(db, "http://klaxon.test", log, notify.Networks{AllowLoopback: true})
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { worker.Run(runCtx); close(done) }()
@@ -434,5 +436,53 @@ func TestChannelPages(t *testing.T) {
 	srv.DB().Model(&models.NotificationChannel{}).Count(&n)
 	if n != 0 {
 		t.Errorf("channel not deleted")
+	}
+}
+
+// By default a channel cannot post to a private or loopback address (here
+// the fake Mattermost on 127.0.0.1): the test message says so and how the
+// operator allows it, and nothing arrives. -webhook-networks opens it.
+func TestWebhookNetworks(t *testing.T) {
+	mm := newFakeMattermost(t, nil)
+	refused := webtest.Start(t, func(c *web.Config) { c.WebhookAllowLoopback = false })
+	cl := refused.NewClient()
+	cl.SignUp("Ops", "ops@example.com", password)
+	id := createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {mm.URL + "/hooks/abcdefghijklmnop"}, "events": {"opened"}})
+	p := cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil)
+	page := cl.Get(p.Location)
+	msg := page.Text(".flash-error")
+	if !strings.Contains(msg, "refused: the webhook's host is at a loopback address") || !strings.Contains(msg, "KLAXON_WEBHOOK_NETWORKS") {
+		t.Errorf("test message to loopback: %q, want the refusal and how to allow it", msg)
+	}
+	if row := page.Text(`[data-testid="delivery-row"]`); !strings.Contains(row, "KLAXON_WEBHOOK_NETWORKS") || strings.Contains(page.Body, "abcdefghijklmnop") {
+		t.Errorf("delivery log: %q", row)
+	}
+	// An alert's post is refused too, and not tried again: only a new
+	// setting could change the answer.
+	integ := cl.CreateIntegration("A", models.UrgencyLow)
+	if status, raw := webtest.Intake(t, refused.URL, integ, "application/json", `{"text":"outage refused","post_id":"s1"}`); status != 200 {
+		t.Fatalf("intake: %d %s", status, raw)
+	}
+	var item models.OutboxItem
+	eventually(t, 10*time.Second, "the refused post to be given up", func() bool {
+		return refused.DB().First(&item).Error == nil && item.State == models.OutboxFailed
+	})
+	if item.Attempts != 1 {
+		t.Errorf("the refused post was tried %d times", item.Attempts)
+	}
+	if n := len(mm.messages()); n != 0 {
+		t.Fatalf("%d posts arrived at a loopback address", n)
+	}
+
+	allowed := webtest.Start(t, func(c *web.Config) {
+		c.WebhookAllowLoopback = false
+		c.WebhookNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	cl = allowed.NewClient()
+	cl.SignUp("Ops", "ops@example.com", password)
+	id = createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {mm.URL + "/hooks/abcdefghijklmnop"}, "events": {"opened"}})
+	p = cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil)
+	if msg := cl.Get(p.Location).Text(".flash-success"); !strings.Contains(msg, "posted") || len(mm.messages()) != 1 {
+		t.Errorf("with -webhook-networks 127.0.0.0/8: %q, %d posts", msg, len(mm.messages()))
 	}
 }

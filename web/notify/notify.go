@@ -117,12 +117,20 @@ type Worker struct {
 }
 
 // NewWorker returns a worker with sensible defaults: 10 s timeout per post,
-// 8 tries, backoff 2 s, 4 s, 8 s… capped at 10 minutes. allowLoopback lets
-// webhooks point at this machine (see NewClient).
-func NewWorker(db *models.DB, baseURL string, log *slog.Logger, allowLoopback bool) *Worker {
+// 8 tries, backoff 2 s, 4 s, 8 s… capped at 10 minutes. nets says where
+// webhooks may post besides public addresses (see NewClient); this
+// machine's own addresses are added to nets.Own.
+func NewWorker(db *models.DB, baseURL string, log *slog.Logger, nets Networks) *Worker {
+	own, err := HostAddrs()
+	if err != nil {
+		// Private ones are refused anyway; only a public address of this
+		// machine stays reachable.
+		log.Warn("notify: cannot list this machine's addresses, so webhooks are not kept from its public ones", "err", err)
+	}
+	nets.Own = append(nets.Own, own...)
 	return &Worker{
 		DB: db, BaseURL: baseURL, Log: log,
-		Client:      NewClient(allowLoopback),
+		Client:      NewClient(nets),
 		Poll:        2 * time.Second,
 		MaxAttempts: 8,
 		Backoff: func(attempt int) time.Duration {
@@ -250,7 +258,7 @@ func (w *Worker) deliver(item *models.OutboxItem) bool {
 		w.Log.Warn("notify: load outbox item", "err", err, "item", item.ID)
 		return false
 	}
-	del := w.Post(ctx, ch, alert, item.Event)
+	del, hopeless := w.post(ctx, ch, alert, item.Event)
 	del.OutboxID = item.ID
 	del.Attempt = item.Attempts + 1
 	state, retryAt := models.OutboxDelivered, now
@@ -258,6 +266,8 @@ func (w *Worker) deliver(item *models.OutboxItem) bool {
 	case del.Status >= 200 && del.Status < 300:
 	case del.Status >= 400 && del.Status < 500:
 		state = models.OutboxFailed // Mattermost refused it; trying again will not help
+	case hopeless:
+		state = models.OutboxFailed
 	case del.Attempt >= w.MaxAttempts:
 		state = models.OutboxFailed
 	default:
@@ -285,28 +295,37 @@ func (w *Worker) record(ctx context.Context, item *models.OutboxItem, del models
 // Post sends one alert event to ch and describes what happened. It does not
 // touch the outbox, so "Send test message" uses it too.
 func (w *Worker) Post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) models.Delivery {
-	del := models.Delivery{ChannelID: ch.ID, AlertPublicID: a.PublicID, Event: event, Attempt: 1}
+	del, _ := w.post(ctx, ch, a, event)
+	return del
+}
+
+// post is Post, and also says whether a failure is one that trying again
+// cannot mend: a URL that cannot be requested, or an address the client
+// refuses (only the operator's settings and a restart change that).
+func (w *Worker) post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) (del models.Delivery, hopeless bool) {
+	del = models.Delivery{ChannelID: ch.ID, AlertPublicID: a.PublicID, Event: event, Attempt: 1}
 	body, err := json.Marshal(BuildMessage(a, event, w.BaseURL))
 	if err != nil {
 		del.Error = err.Error()
-		return del
+		return del, false
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.WebhookURL, bytes.NewReader(body))
 	if err != nil {
 		del.Error = "bad webhook URL"
-		return del
+		return del, true
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Klaxon")
 	resp, err := w.Client.Do(req)
 	if err != nil {
-		del.Error = redactURLError(err, ch.WebhookURL)
-		return del
+		var refused *RefusedError
+		del.Error = postError(err, ch.WebhookURL)
+		return del, errors.As(err, &refused)
 	}
 	defer resp.Body.Close()
 	del.Status = resp.StatusCode
 	del.Excerpt = excerpt(resp)
-	return del
+	return del, false
 }
 
 // excerpt keeps the start of a short text answer (Mattermost answers "ok",
@@ -331,12 +350,29 @@ func orUnknown(s string) string {
 	return s
 }
 
-// redactURLError keeps the webhook's secret path out of logs and pages.
-func redactURLError(err error, webhook string) string {
-	msg := err.Error()
+func withArticle(s string) string {
+	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
+}
+
+// postError describes a failed post for the delivery log and the test
+// message page: a refusal by the client as it is, a timeout in words, and
+// anything else with the webhook's secret taken out.
+func postError(err error, webhook string) string {
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		return refused.Error()
+	}
 	var uerr interface{ Timeout() bool }
 	if errors.As(err, &uerr) && uerr.Timeout() {
-		msg = "timed out waiting for Mattermost"
+		return "timed out waiting for Mattermost"
 	}
+	return redactURLError(err.Error(), webhook)
+}
+
+// redactURLError keeps the webhook's secret path out of an error text.
+func redactURLError(msg, webhook string) string {
 	return strings.ReplaceAll(msg, webhook, "(webhook URL)")
 }
