@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"klaxon/models"
 	"klaxon/web"
 	"klaxon/web/notify"
@@ -47,7 +49,7 @@ func newFakeMattermost(t *testing.T, respond func(n int) (int, time.Duration)) *
 		}
 		time.Sleep(delay)
 		w.WriteHeader(status)
-		io.WriteString(w, "ok from fake mattermost")
+		io.WriteString(w, "ok") // as Mattermost answers
 	}))
 	t.Cleanup(f.Close)
 	return f
@@ -142,9 +144,15 @@ func TestNotificationPayloadPerEvent(t *testing.T) {
 		return n == 3
 	})
 	page := cl.Get("/channels/" + ch.PublicID)
-	if rows := page.Doc.Find(`[data-testid="delivery-row"]`); rows.Length() != 3 || !strings.Contains(rows.Text(), "200") || !strings.Contains(rows.Text(), "ok from fake mattermost") {
+	rows := page.Doc.Find(`[data-testid="delivery-row"]`)
+	if rows.Length() != 3 || !strings.Contains(rows.Text(), "200") {
 		t.Errorf("delivery log: %q", rows.Text())
 	}
+	rows.Each(func(i int, row *goquery.Selection) {
+		if answer := strings.TrimSpace(row.Find("td").Last().Text()); answer != "ok" {
+			t.Errorf("delivery-log row %d shows the answer %q, want Mattermost's ok", i, answer)
+		}
+	})
 	if strings.Contains(page.Body, "abc123secret") {
 		t.Errorf("the channel page shows the webhook's secret path")
 	}
@@ -484,5 +492,36 @@ func TestWebhookNetworks(t *testing.T) {
 	p = cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil)
 	if msg := cl.Get(p.Location).Text(".flash-success"); !strings.Contains(msg, "posted") || len(mm.messages()) != 1 {
 		t.Errorf("with -webhook-networks 127.0.0.0/8: %q, %d posts", msg, len(mm.messages()))
+	}
+}
+
+// A webhook URL pointed at another service does not show its answer;
+// Mattermost's own error message is shown.
+func TestTestMessageShowsOnlyMattermostAnswers(t *testing.T) {
+	_, cl := signedIn(t)
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"bad request","db_password":"hunter2"}`)
+	}))
+	t.Cleanup(internal.Close)
+	mattermost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"id":"web.incoming_webhook.invalid.app_error","message":"Invalid webhook.","detailed_error":"","request_id":"8xq3","status_code":400}`)
+	}))
+	t.Cleanup(mattermost.Close)
+	for _, tt := range []struct{ url, want string }{
+		{internal.URL, "Mattermost answered 400: (an application/json answer of 47 bytes, not shown)"},
+		{mattermost.URL + "/hooks/abcdefghijklmnop", "Mattermost answered 400: Invalid webhook."},
+	} {
+		id := createChannel(t, cl, url.Values{"name": {"x"}, "webhook_url": {tt.url}, "events": {"opened"}})
+		p := cl.Get(cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil).Location)
+		if msg := p.Text(".flash-error"); !strings.HasSuffix(msg, tt.want) {
+			t.Errorf("%s: %q, want it to end in %q", tt.url, msg, tt.want)
+		}
+		if strings.Contains(p.Body, "hunter2") {
+			t.Errorf("%s: the page shows the other service's answer", tt.url)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"gorm.io/gorm"
 
@@ -328,20 +329,71 @@ func (w *Worker) post(ctx context.Context, ch *models.NotificationChannel, a *mo
 	return del, false
 }
 
-// excerpt keeps the start of a short text answer (Mattermost answers "ok",
-// or a JSON error), and only describes anything else, so that a webhook
-// URL cannot be used to read other services' pages.
+// maxAnswer is how much of an answer is read: Mattermost's own answers are
+// far shorter.
+const maxAnswer = 4 << 10
+
+// excerpt shows Mattermost's own answers, its plain "ok" or the message of
+// its JSON error, and only describes anything else (type and size), so that
+// a webhook URL pointed at another service cannot be used to read it.
 func excerpt(resp *http.Response) string {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 201))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if string(body) == "ok" {
+		return "ok"
+	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if (mt == "text/plain" || mt == "application/json") && len(body) <= 200 {
-		return models.CleanText(string(body))
+	if msg, ok := appErrorMessage(mt, body, resp.StatusCode); ok {
+		return msg
 	}
-	if len(body) > 200 {
-		return fmt.Sprintf("(a %s answer of more than 200 bytes, not shown)", orUnknown(mt))
+	if len(body) > maxAnswer {
+		return fmt.Sprintf("(%s answer of more than %d bytes, not shown)", withArticle(orUnknown(mt)), maxAnswer)
 	}
-	return fmt.Sprintf("(a %s answer of %d bytes, not shown)", orUnknown(mt), len(body))
+	return fmt.Sprintf("(%s answer of %d bytes, not shown)", withArticle(orUnknown(mt)), len(body))
 }
+
+// appError is Mattermost's JSON error (model.AppError as it is sent).
+type appError struct {
+	ID            *string `json:"id"`
+	Message       *string `json:"message"`
+	DetailedError string  `json:"detailed_error"`
+	RequestID     string  `json:"request_id"`
+	StatusCode    int     `json:"status_code"`
+	IsOAuth       bool    `json:"is_oauth"`
+}
+
+// maxMessage bounds the error message shown, in characters.
+const maxMessage = 200
+
+// appErrorMessage returns the message of body if it has exactly the shape
+// of Mattermost's JSON error: only its fields, "id" and a non-empty
+// "message" present, and a status code, if any, that matches the answer's.
+// Older Mattermost versions send it without a JSON content type, which Go
+// then sniffs as text/plain. Only the message is shown: detailed_error
+// may hold internals.
+func appErrorMessage(mediaType string, body []byte, status int) (string, bool) {
+	if mediaType != "application/json" && mediaType != "text/plain" && mediaType != "" {
+		return "", false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var e appError
+	if dec.Decode(&e) != nil || dec.Decode(&struct{}{}) != io.EOF {
+		return "", false
+	}
+	if e.ID == nil || e.Message == nil || (e.StatusCode != 0 && e.StatusCode != status) {
+		return "", false
+	}
+	msg := strings.Join(strings.FieldsFunc(models.CleanText(*e.Message), isSpaceOrControl), " ")
+	if msg == "" {
+		return "", false
+	}
+	if r := []rune(msg); len(r) > maxMessage {
+		msg = string(r[:maxMessage-1]) + "…"
+	}
+	return msg, true
+}
+
+func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
 func orUnknown(s string) string {
 	if s == "" {
