@@ -104,6 +104,20 @@ func splitSecret(path string) (before, secret, after string) {
 	return rest[:i+1], rest[i+1:], path[len(rest):]
 }
 
+// WebhookSecrets returns the webhook's secret path segment as it may be
+// printed, unescaped and escaped, so that error texts can be cleaned of
+// it; nothing when the segment is too short (under 6 bytes) to replace
+// without garbling the text.
+func WebhookSecrets(u *url.URL) []string {
+	var out []string
+	for _, p := range []string{u.Path, u.EscapedPath()} {
+		if _, secret, _ := splitSecret(p); len(secret) >= 6 && !slices.Contains(out, secret) {
+			out = append(out, secret)
+		}
+	}
+	return out
+}
+
 // ChannelInput is what a user may set on a notification channel.
 type ChannelInput struct {
 	Name              string

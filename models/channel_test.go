@@ -1,6 +1,8 @@
 package models_test
 
 import (
+	"net/url"
+	"slices"
 	"testing"
 
 	"klaxon/models"
@@ -26,6 +28,23 @@ func TestMaskedWebhookURL(t *testing.T) {
 	} {
 		c := models.NotificationChannel{WebhookURL: raw}
 		if got := c.MaskedWebhookURL(); got != want {
+			t.Errorf("%q: got %q, want %q", raw, got, want)
+		}
+	}
+}
+
+func TestWebhookSecrets(t *testing.T) {
+	for raw, want := range map[string][]string{
+		"https://chat.example.com/hooks/3fjq8kxdyb8r5jfi7wsomqn3uw/": {"3fjq8kxdyb8r5jfi7wsomqn3uw"},
+		"https://chat.example.com/hooks/ab%20cd%20ef":                {"ab cd ef", "ab%20cd%20ef"},
+		"https://chat.example.com/hooks/abc":                         nil,
+		"https://chat.example.com/":                                  nil,
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := models.WebhookSecrets(u); !slices.Equal(got, want) {
 			t.Errorf("%q: got %q, want %q", raw, got, want)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -424,7 +425,32 @@ func postError(err error, webhook string) string {
 	return redactURLError(err.Error(), webhook)
 }
 
-// redactURLError keeps the webhook's secret path out of an error text.
+// redactURLError keeps the webhook's secret out of an error text. Go's
+// errors do not print the URL as it was stored but as url.Parse made it
+// (scheme in lower case, characters escaped, the password as ***), so
+// every spelling Klaxon can derive is replaced, and then the secret path
+// segment itself wherever it is left.
 func redactURLError(msg, webhook string) string {
-	return strings.ReplaceAll(msg, webhook, "(webhook URL)")
+	const mark = "(webhook URL)"
+	spellings := []string{webhook}
+	u, err := url.Parse(webhook)
+	if err == nil {
+		spellings = append(spellings, u.String(), u.Redacted())
+		if _, ok := u.User.Password(); ok {
+			// net/http's own spelling (stripPassword in client.go).
+			spellings = append(spellings, strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1))
+		}
+	}
+	for _, s := range spellings {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, mark)
+		}
+	}
+	if err != nil {
+		return msg
+	}
+	for _, secret := range models.WebhookSecrets(u) {
+		msg = strings.ReplaceAll(msg, secret, "(webhook secret)")
+	}
+	return msg
 }

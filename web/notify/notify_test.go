@@ -1,9 +1,12 @@
 package notify
 
 import (
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Only Mattermost's own answers are shown: "ok", and the message of its
@@ -51,5 +54,87 @@ func TestExcerptShowsOnlyMattermostAnswers(t *testing.T) {
 		if got := excerpt(resp); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// refusedAddr returns a loopback address nothing listens on.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// Go's errors print the webhook URL as url.Parse made it, not as it was
+// stored: every spelling is redacted. The errors are real: posts to a
+// port nothing listens on.
+func TestRedactURLErrorOfRealErrors(t *testing.T) {
+	addr := refusedAddr(t)
+	client := NewClient(Networks{AllowLoopback: true})
+	for _, tt := range []struct {
+		name, webhook string
+		secrets       []string // must not be in the text
+	}{
+		{"as stored", "http://" + addr + "/hooks/abcdefghijklmnopqrstuvwxyz", []string{"abcdefghijklmnopqrstuvwxyz"}},
+		{"scheme in capitals", "HTTP://" + addr + "/hooks/3fjq8kxdyb8r5jfi7wsomqn3uw", []string{"3fjq8kxdyb8r5jfi7wsomqn3uw"}},
+		{"space escaped", "http://" + addr + "/hooks/ab cd ef gh", []string{"ab cd ef gh", "ab%20cd%20ef%20gh"}},
+		{"non-ASCII escaped", "http://" + addr + "/hooks/ключсекрет", []string{"ключсекрет", "%D0%BA%D0%BB%D1%8E%D1%87"}},
+		{"quote escaped", "http://" + addr + `/hooks/abc"defghij`, []string{`abc"defghij`, "abc%22defghij"}},
+		{"password", "http://user:pa55word@" + addr + "/hooks/abcdefghijklmnop", []string{"pa55word", "abcdefghijklmnop"}},
+		{"trailing slash", "http://" + addr + "/hooks/abcdefghijklmnop/", []string{"abcdefghijklmnop"}},
+		{"query and fragment", "HTTP://" + addr + "/hooks/abcdefghijklmnop?x=1#f", []string{"abcdefghijklmnop"}},
+		{"escaped slash", "http://" + addr + "/hooks/abc%2Fdefghijk", []string{"abc%2Fdefghijk"}},
+	} {
+		_, err := client.Post(tt.webhook, "application/json", strings.NewReader("{}"))
+		if err == nil {
+			t.Fatalf("%s: the post went through", tt.name)
+		}
+		got := postError(err, tt.webhook)
+		for _, s := range tt.secrets {
+			if strings.Contains(got, s) {
+				t.Errorf("%s: %q still shows %q (Go's text: %q)", tt.name, got, s, err)
+			}
+		}
+		if !strings.Contains(got, "connection refused") || !strings.Contains(got, addr) {
+			t.Errorf("%s: %q no longer says what happened (Go's text: %q)", tt.name, got, err)
+		}
+	}
+}
+
+// The exact texts, Go's spellings of the URL included, and the secret
+// where it appears on its own.
+func TestRedactURLError(t *testing.T) {
+	const secret = "3fjq8kxdyb8r5jfi7wsomqn3uw"
+	for _, tt := range []struct{ webhook, msg, want string }{
+		{"https://chat.example.com/hooks/" + secret, `Post "https://chat.example.com/hooks/` + secret + `": EOF`, `Post "(webhook URL)": EOF`},
+		{"HTTPS://chat.example.com/hooks/" + secret, `Post "https://chat.example.com/hooks/` + secret + `": EOF`, `Post "(webhook URL)": EOF`},
+		{"https://u:p4ss@chat.example.com/hooks/" + secret, `Post "https://u:***@chat.example.com/hooks/` + secret + `": EOF`, `Post "(webhook URL)": EOF`},
+		{"https://u:p4ss@chat.example.com/hooks/" + secret, `Post "https://u:xxxxx@chat.example.com/hooks/` + secret + `": EOF`, `Post "(webhook URL)": EOF`},
+		{"https://chat.example.com/hooks/" + secret, `Post "https://chat.example.com:443/hooks/` + secret + `": EOF`, `Post "https://chat.example.com:443/hooks/(webhook secret)": EOF`},
+		{"https://chat.example.com/hooks/" + secret, "proxy said: no route for /hooks/" + secret, "proxy said: no route for /hooks/(webhook secret)"},
+		{"https://chat.example.com/hooks/abc", `Post "https://chat.example.com/hooks/abc": EOF`, `Post "(webhook URL)": EOF`},
+		// A segment too short to be a secret is left in the rest of the text.
+		{"https://chat.example.com/hooks/abc", "abc: EOF", "abc: EOF"},
+	} {
+		if got := redactURLError(tt.msg, tt.webhook); got != tt.want {
+			t.Errorf("%s in %q:\ngot  %q\nwant %q", tt.webhook, tt.msg, got, tt.want)
+		}
+	}
+}
+
+func TestPostErrorOfTimeout(t *testing.T) {
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-done }))
+	defer srv.Close()
+	defer close(done)
+	client := NewClient(Networks{AllowLoopback: true})
+	client.Timeout = 50 * time.Millisecond
+	_, err := client.Post(srv.URL+"/hooks/abcdefghijklmnop", "application/json", strings.NewReader("{}"))
+	if got := postError(err, srv.URL+"/hooks/abcdefghijklmnop"); got != "timed out waiting for Mattermost" {
+		t.Errorf("got %q", got)
 	}
 }
