@@ -15,6 +15,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -422,8 +423,12 @@ func postError(err error, webhook string) string {
 	if errors.As(err, &uerr) && uerr.Timeout() {
 		return "timed out waiting for Mattermost"
 	}
-	return redactURLError(err.Error(), webhook)
+	return notHTTP.ReplaceAllString(redactURLError(err.Error(), webhook), "an answer that is not HTTP (not shown)")
 }
+
+// notHTTP matches what net/http says of an answer that is not HTTP: it
+// quotes the answer's first line, which could be read back like a body.
+var notHTTP = regexp.MustCompile(`malformed (HTTP|MIME header)[^"]*"(?:[^"\\]|\\.)*"`)
 
 // redactURLError keeps the webhook's secret out of an error text. Go's
 // errors do not print the URL as it was stored but as url.Parse made it

@@ -126,6 +126,35 @@ func TestRedactURLError(t *testing.T) {
 	}
 }
 
+// An answer that is not HTTP at all (here an SSH server's greeting) makes
+// net/http quote its first line in the error: that is not shown either.
+func TestPostErrorHidesNonHTTPAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("SSH-2.0-OpenSSH_9.6p1 internal-bastion-7\r\n"))
+			c.Close()
+		}
+	}()
+	webhook := "http://" + ln.Addr().String() + "/hooks/abcdefghijklmnop"
+	_, err = NewClient(Networks{AllowLoopback: true}).Post(webhook, "application/json", strings.NewReader("{}"))
+	if err == nil || !strings.Contains(err.Error(), "internal-bastion-7") {
+		t.Fatalf("Go's error %q does not quote the answer: the test does not test anything", err)
+	}
+	got := postError(err, webhook)
+	if strings.Contains(got, "bastion") || strings.Contains(got, "SSH") || !strings.Contains(got, "not HTTP") {
+		t.Errorf("got %q", got)
+	}
+}
+
 func TestPostErrorOfTimeout(t *testing.T) {
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-done }))
