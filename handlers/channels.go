@@ -212,7 +212,7 @@ func (h *Handler) SendTestMessage(c echo.Context) error {
 	} else {
 		why := del.Error
 		if del.Status != 0 {
-			why = "Mattermost answered " + strconv.Itoa(del.Status) + " " + del.Excerpt
+			why = "Mattermost answered " + strconv.Itoa(del.Status) + ": " + del.Excerpt
 		}
 		h.Sessions.Flash(c, "error", "The test message was not posted: "+why)
 	}

@@ -77,17 +77,45 @@ func (c *NotificationChannel) IntegrationIDs() []uint {
 	return ids
 }
 
-// MaskedWebhookURL shows the webhook's host and hides its secret path.
+// MaskedWebhookURL shows the webhook's host and hides its secret: the last
+// non-empty path segment (Mattermost's are /hooks/{id}; a trailing slash
+// must not leave the id showing). Like MaskedToken, it keeps the last 4
+// characters of a secret longer than 8, to recognise it by.
 func (c *NotificationChannel) MaskedWebhookURL() string {
 	u, err := url.Parse(c.WebhookURL)
 	if err != nil || u.Host == "" {
 		return "••••"
 	}
-	p := u.Path
-	if i := strings.LastIndex(p, "/"); i >= 0 && len(p)-i > 5 {
-		p = p[:i+1] + "••••" + p[len(p)-4:]
+	before, secret, after := splitSecret(u.Path)
+	if secret == "" {
+		return u.Scheme + "://" + u.Host + u.Path
 	}
-	return u.Scheme + "://" + u.Host + p
+	masked := "••••"
+	if r := []rune(secret); len(r) > 8 {
+		masked += string(r[len(r)-4:])
+	}
+	return u.Scheme + "://" + u.Host + before + masked + after
+}
+
+// splitSecret cuts path around its last non-empty segment.
+func splitSecret(path string) (before, secret, after string) {
+	rest := strings.TrimRight(path, "/")
+	i := strings.LastIndex(rest, "/")
+	return rest[:i+1], rest[i+1:], path[len(rest):]
+}
+
+// WebhookSecrets returns the webhook's secret path segment as it may be
+// printed, unescaped and escaped, so that error texts can be cleaned of
+// it; nothing when the segment is too short (under 6 bytes) to replace
+// without garbling the text.
+func WebhookSecrets(u *url.URL) []string {
+	var out []string
+	for _, p := range []string{u.Path, u.EscapedPath()} {
+		if _, secret, _ := splitSecret(p); len(secret) >= 6 && !slices.Contains(out, secret) {
+			out = append(out, secret)
+		}
+	}
+	return out
 }
 
 // ChannelInput is what a user may set on a notification channel.

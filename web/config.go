@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"klaxon/web/notify"
 )
 
 // Config is everything Klaxon can be told at start.
@@ -46,6 +49,10 @@ type Config struct {
 	// WebhookAllowLoopback lets notification channels post to this
 	// machine's loopback addresses (a Mattermost on the same host).
 	WebhookAllowLoopback bool
+	// WebhookNetworks are networks that notification channels may post to
+	// although they are private, shared, loopback or this machine's own
+	// (by default only public addresses are): where Mattermost lives.
+	WebhookNetworks []netip.Prefix
 	// BenchEndpoints adds the benchmark's ceiling handler.
 	BenchEndpoints bool
 }
@@ -74,6 +81,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	logKeep := fs.String("log-keep", env("KLAXON_LOG_KEEP", "1000"), "request-log rows kept per integration (KLAXON_LOG_KEEP)")
 	proxies := fs.String("trusted-proxies", env("KLAXON_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed; empty: the TCP peer is the client (KLAXON_TRUSTED_PROXIES)")
 	fs.BoolVar(&c.WebhookAllowLoopback, "webhook-allow-loopback", env("KLAXON_WEBHOOK_ALLOW_LOOPBACK", "") == "1", "let notification channels post to loopback addresses, for a Mattermost on this machine (KLAXON_WEBHOOK_ALLOW_LOOPBACK=1)")
+	webhookNetworks := fs.String("webhook-networks", env("KLAXON_WEBHOOK_NETWORKS", ""), "comma-separated networks (CIDRs or single addresses) that notification channels may post to although they are private or this machine's, e.g. where Mattermost runs (KLAXON_WEBHOOK_NETWORKS)")
 	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", env("KLAXON_BENCH_ENDPOINTS", "") == "1", "serve the benchmark's ceiling endpoint and CPU profiles, unauthenticated (for make bench only; never in production)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -97,6 +105,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if c.LogKeep, err = strconv.Atoi(*logKeep); err != nil || c.LogKeep < 1 {
 		return c, fmt.Errorf("-log-keep %q: want a whole number of at least 1", *logKeep)
+	}
+	if c.WebhookNetworks, err = notify.ParseNetworks(*webhookNetworks); err != nil {
+		return c, fmt.Errorf("-webhook-networks (KLAXON_WEBHOOK_NETWORKS): %w", err)
 	}
 	if c.Signup != "open" && c.Signup != "closed" {
 		return c, fmt.Errorf("-signup %q: want open or closed", c.Signup)

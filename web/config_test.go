@@ -1,6 +1,11 @@
 package web
 
-import "testing"
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
 
 // Cookies are Secure (and HSTS sent) for an https base URL however its
 // scheme is spelled.
@@ -13,6 +18,38 @@ func TestSecureCookies(t *testing.T) {
 	} {
 		if got := (Config{BaseURL: url}).SecureCookies(); got != want {
 			t.Errorf("SecureCookies(%q) = %v, want %v", url, got, want)
+		}
+	}
+}
+
+// -webhook-networks (or KLAXON_WEBHOOK_NETWORKS) lists networks webhooks
+// may post to; a bad entry stops Klaxon from starting, saying which.
+func TestWebhookNetworksConfig(t *testing.T) {
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string { return vars[k] }
+	}
+	c, err := ParseConfig(nil, env(map[string]string{"KLAXON_WEBHOOK_NETWORKS": "10.0.0.0/8, 192.168.1.20"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.WebhookNetworks) != 2 || c.WebhookNetworks[0].String() != "10.0.0.0/8" || c.WebhookNetworks[1].String() != "192.168.1.20/32" {
+		t.Errorf("from the environment: %v", c.WebhookNetworks)
+	}
+	c, err = ParseConfig([]string{"-webhook-networks", "fd00::/8"}, env(map[string]string{"KLAXON_WEBHOOK_NETWORKS": "10.0.0.0/8"}), io.Discard)
+	if err != nil || len(c.WebhookNetworks) != 1 || c.WebhookNetworks[0].String() != "fd00::/8" {
+		t.Errorf("the flag wins over the environment: %v, %v", c.WebhookNetworks, err)
+	}
+	if c, err := ParseConfig(nil, env(nil), io.Discard); err != nil || c.WebhookNetworks != nil {
+		t.Errorf("default: %v, %v", c.WebhookNetworks, err)
+	}
+	// Should the setting be accepted, Run starts and stops at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	args := []string{"-addr", "127.0.0.1:0", "-database", "sqlite:" + t.TempDir() + "/k.db"}
+	for _, bad := range []string{"10.0.0.0/33", "10.0.0.0/8,mattermost.internal", "169.254.169.254"} {
+		err := Run(ctx, args, env(map[string]string{"KLAXON_WEBHOOK_NETWORKS": bad}), io.Discard)
+		if err == nil || !strings.HasPrefix(err.Error(), "-webhook-networks (KLAXON_WEBHOOK_NETWORKS): ") {
+			t.Errorf("start with %q: %v, want a configuration error", bad, err)
 		}
 	}
 }

@@ -7,13 +7,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"klaxon/models"
+	"klaxon/web"
 	"klaxon/web/notify"
 	"klaxon/web/webtest"
 )
@@ -45,7 +49,7 @@ func newFakeMattermost(t *testing.T, respond func(n int) (int, time.Duration)) *
 		}
 		time.Sleep(delay)
 		w.WriteHeader(status)
-		io.WriteString(w, "ok from fake mattermost")
+		io.WriteString(w, "ok") // as Mattermost answers
 	}))
 	t.Cleanup(f.Close)
 	return f
@@ -140,9 +144,15 @@ func TestNotificationPayloadPerEvent(t *testing.T) {
 		return n == 3
 	})
 	page := cl.Get("/channels/" + ch.PublicID)
-	if rows := page.Doc.Find(`[data-testid="delivery-row"]`); rows.Length() != 3 || !strings.Contains(rows.Text(), "200") || !strings.Contains(rows.Text(), "ok from fake mattermost") {
+	rows := page.Doc.Find(`[data-testid="delivery-row"]`)
+	if rows.Length() != 3 || !strings.Contains(rows.Text(), "200") {
 		t.Errorf("delivery log: %q", rows.Text())
 	}
+	rows.Each(func(i int, row *goquery.Selection) {
+		if answer := strings.TrimSpace(row.Find("td").Last().Text()); answer != "ok" {
+			t.Errorf("delivery-log row %d shows the answer %q, want Mattermost's ok", i, answer)
+		}
+	})
 	if strings.Contains(page.Body, "abc123secret") {
 		t.Errorf("the channel page shows the webhook's secret path")
 	}
@@ -304,7 +314,7 @@ func TestNotificationWorkerRestart(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for run := 0; run < 2; run++ {
-		worker := notify.NewWorker(db, "http://klaxon.test", log, true)
+		worker := notify.NewWorker(db, "http://klaxon.test", log, notify.Networks{AllowLoopback: true})
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { worker.Run(runCtx); close(done) }()
@@ -434,5 +444,84 @@ func TestChannelPages(t *testing.T) {
 	srv.DB().Model(&models.NotificationChannel{}).Count(&n)
 	if n != 0 {
 		t.Errorf("channel not deleted")
+	}
+}
+
+// By default a channel cannot post to a private or loopback address (here
+// the fake Mattermost on 127.0.0.1): the test message says so and how the
+// operator allows it, and nothing arrives. -webhook-networks opens it.
+func TestWebhookNetworks(t *testing.T) {
+	mm := newFakeMattermost(t, nil)
+	refused := webtest.Start(t, func(c *web.Config) { c.WebhookAllowLoopback = false })
+	cl := refused.NewClient()
+	cl.SignUp("Ops", "ops@example.com", password)
+	id := createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {mm.URL + "/hooks/abcdefghijklmnop"}, "events": {"opened"}})
+	p := cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil)
+	page := cl.Get(p.Location)
+	msg := page.Text(".flash-error")
+	if !strings.Contains(msg, "refused: the webhook's host is at a loopback address") || !strings.Contains(msg, "KLAXON_WEBHOOK_NETWORKS") {
+		t.Errorf("test message to loopback: %q, want the refusal and how to allow it", msg)
+	}
+	if row := page.Text(`[data-testid="delivery-row"]`); !strings.Contains(row, "KLAXON_WEBHOOK_NETWORKS") || strings.Contains(page.Body, "abcdefghijklmnop") {
+		t.Errorf("delivery log: %q", row)
+	}
+	// An alert's post is refused too, and not tried again: only a new
+	// setting could change the answer.
+	integ := cl.CreateIntegration("A", models.UrgencyLow)
+	if status, raw := webtest.Intake(t, refused.URL, integ, "application/json", `{"text":"outage refused","post_id":"s1"}`); status != 200 {
+		t.Fatalf("intake: %d %s", status, raw)
+	}
+	var item models.OutboxItem
+	eventually(t, 10*time.Second, "the refused post to be given up", func() bool {
+		return refused.DB().First(&item).Error == nil && item.State == models.OutboxFailed
+	})
+	if item.Attempts != 1 {
+		t.Errorf("the refused post was tried %d times", item.Attempts)
+	}
+	if n := len(mm.messages()); n != 0 {
+		t.Fatalf("%d posts arrived at a loopback address", n)
+	}
+
+	allowed := webtest.Start(t, func(c *web.Config) {
+		c.WebhookAllowLoopback = false
+		c.WebhookNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	cl = allowed.NewClient()
+	cl.SignUp("Ops", "ops@example.com", password)
+	id = createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {mm.URL + "/hooks/abcdefghijklmnop"}, "events": {"opened"}})
+	p = cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil)
+	if msg := cl.Get(p.Location).Text(".flash-success"); !strings.Contains(msg, "posted") || len(mm.messages()) != 1 {
+		t.Errorf("with -webhook-networks 127.0.0.0/8: %q, %d posts", msg, len(mm.messages()))
+	}
+}
+
+// A webhook URL pointed at another service does not show its answer;
+// Mattermost's own error message is shown.
+func TestTestMessageShowsOnlyMattermostAnswers(t *testing.T) {
+	_, cl := signedIn(t)
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"bad request","db_password":"hunter2"}`)
+	}))
+	t.Cleanup(internal.Close)
+	mattermost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"id":"web.incoming_webhook.invalid.app_error","message":"Invalid webhook.","detailed_error":"","request_id":"8xq3","status_code":400}`)
+	}))
+	t.Cleanup(mattermost.Close)
+	for _, tt := range []struct{ url, want string }{
+		{internal.URL, "Mattermost answered 400: (an application/json answer of 47 bytes, not shown)"},
+		{mattermost.URL + "/hooks/abcdefghijklmnop", "Mattermost answered 400: Invalid webhook."},
+	} {
+		id := createChannel(t, cl, url.Values{"name": {"x"}, "webhook_url": {tt.url}, "events": {"opened"}})
+		p := cl.Get(cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil).Location)
+		if msg := p.Text(".flash-error"); !strings.HasSuffix(msg, tt.want) {
+			t.Errorf("%s: %q, want it to end in %q", tt.url, msg, tt.want)
+		}
+		if strings.Contains(p.Body, "hunter2") {
+			t.Errorf("%s: the page shows the other service's answer", tt.url)
+		}
 	}
 }

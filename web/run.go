@@ -58,7 +58,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 			return nil, fmt.Errorf("session secret: %w", err)
 		}
 	}
-	notifier := notify.NewWorker(db, cfg.BaseURL, log, cfg.WebhookAllowLoopback)
+	notifier := notify.NewWorker(db, cfg.BaseURL, log, notify.Networks{AllowLoopback: cfg.WebhookAllowLoopback, Allowed: cfg.WebhookNetworks})
 	writer, err := models.NewWriter(db, models.WriterOptions{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst,
 		OnEnqueue: notifier.Wake})
 	if err != nil {

@@ -2,21 +2,68 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// NewClient returns the HTTP client that posts to webhooks. Webhook URLs
-// come from users, so the client refuses to reach this machine's loopback
-// (unless allowLoopback), link-local addresses (cloud metadata services
-// live there), multicast and unspecified addresses, checked on the address
-// actually dialled so that DNS tricks do not get around it. It never
-// follows redirects. Private networks stay allowed: Mattermost often lives
-// on one.
-func NewClient(allowLoopback bool) *http.Client {
+// Networks says which addresses beyond the public internet webhooks may be
+// posted to. Webhook URLs come from users, and sign-up is open by default,
+// so by default Klaxon posts only to public addresses.
+type Networks struct {
+	// AllowLoopback lets webhooks reach this machine's loopback addresses
+	// (-webhook-allow-loopback: a Mattermost on the same host).
+	AllowLoopback bool
+	// Allowed are the operator's networks (-webhook-networks) that may be
+	// posted to although they are private, shared, loopback or this
+	// machine's own. They never open link-local, multicast or unspecified
+	// addresses.
+	Allowed []netip.Prefix
+	// Own are this machine's addresses (see HostAddrs), refused unless
+	// Allowed: services that listen on every interface answer on them, even
+	// on a public one.
+	Own []netip.Addr
+}
+
+// RefusedError is a post the client would not make because of the address
+// the webhook's host resolved to. Its text is what the user reads in the
+// delivery log, so it says what to do.
+type RefusedError struct {
+	Kind string // e.g. "private network", or ownKind
+	// Allowable says whether the operator can allow the address with
+	// -webhook-networks.
+	Allowable bool
+}
+
+// ownKind is the Kind of this machine's own addresses.
+const ownKind = "this machine's own"
+
+func (e *RefusedError) Error() string {
+	if !e.Allowable {
+		return fmt.Sprintf("refused: the webhook's host is at %s, and Klaxon never posts to those", e.address())
+	}
+	return fmt.Sprintf("refused: the webhook's host is at %s, and Klaxon posts only to public addresses "+
+		"unless its operator allows the network with KLAXON_WEBHOOK_NETWORKS (the -webhook-networks flag)", e.address())
+}
+
+func (e *RefusedError) address() string {
+	if e.Kind == ownKind {
+		return "one of this machine's own addresses"
+	}
+	return withArticle(e.Kind + " address")
+}
+
+// NewClient returns the HTTP client that posts to webhooks. It checks the
+// address actually dialled, so that DNS tricks (a public name resolving to
+// a private address, or changing between checks) do not get around nets.
+// It never follows redirects and uses no proxy.
+func NewClient(nets Networks) *http.Client {
 	dialer := &net.Dialer{
 		Timeout: 5 * time.Second,
 		Control: func(_, address string, _ syscall.RawConn) error {
@@ -24,12 +71,12 @@ func NewClient(allowLoopback bool) *http.Client {
 			if err != nil {
 				return err
 			}
-			ip := net.ParseIP(host)
-			if ip == nil {
+			ip, err := netip.ParseAddr(host)
+			if err != nil {
 				return fmt.Errorf("webhook address %q is not an IP address", host)
 			}
-			if reason := blocked(ip, allowLoopback); reason != "" {
-				return fmt.Errorf("Klaxon does not post to %s addresses (%s)", reason, ip)
+			if refused := nets.refuse(ip); refused != nil {
+				return refused
 			}
 			return nil
 		},
@@ -53,17 +100,138 @@ func NewClient(allowLoopback bool) *http.Client {
 	}
 }
 
-// blocked says why ip may not be posted to, or "".
-func blocked(ip net.IP, allowLoopback bool) string {
+// HostAddrs lists this machine's interface addresses, for Networks.Own.
+func HostAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out, nil
+}
+
+var (
+	sharedNet   = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT, often used inside clouds and VPNs
+	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")     // Linux dials 0.0.0.0 as this machine
+)
+
+// neverNets are never's ranges, for ParseNetworks to turn down.
+var neverNets = []struct {
+	net  netip.Prefix
+	kind string
+}{
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast"},
+	{thisNetwork, "unspecified"},
+	{netip.MustParsePrefix("::/128"), "unspecified"},
+}
+
+// refuse says why ip may not be posted to, or returns nil.
+func (n Networks) refuse(ip netip.Addr) *RefusedError {
+	ip = ip.Unmap().WithZone("")
+	if kind := never(ip); kind != "" {
+		return &RefusedError{Kind: kind}
+	}
+	kind := n.internal(ip)
+	if kind == "" || (kind == "loopback" && n.AllowLoopback) {
+		return nil
+	}
+	for _, p := range n.Allowed {
+		if p.Contains(ip) {
+			return nil
+		}
+	}
+	return &RefusedError{Kind: kind, Allowable: true}
+}
+
+// never names ip's kind if no setting may open it, else returns "":
+// link-local (cloud metadata services live there), multicast, unspecified.
+func never(ip netip.Addr) string {
 	switch {
-	case ip.IsLoopback() && !allowLoopback:
-		return "loopback"
 	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
 		return "link-local"
 	case ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
 		return "multicast"
-	case ip.IsUnspecified():
+	case ip.IsUnspecified(), thisNetwork.Contains(ip):
 		return "unspecified"
 	}
 	return ""
+}
+
+// internal says which kind of non-public address ip is, or "". Loopback
+// comes before Own, which lists the loopback addresses too, so that
+// AllowLoopback opens them.
+func (n Networks) internal(ip netip.Addr) string {
+	switch {
+	case ip.IsLoopback():
+		return "loopback"
+	case slices.Contains(n.Own, ip):
+		return ownKind
+	case ip.IsPrivate():
+		return "private network"
+	case sharedNet.Contains(ip):
+		return "shared (carrier-grade NAT)"
+	}
+	return ""
+}
+
+// ParseNetworks reads -webhook-networks: comma-separated CIDRs or single
+// addresses. An entry that lies wholly in a range Klaxon never posts to is
+// an error, so that the operator does not believe it opened something.
+func ParseNetworks(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var bad []string
+	for _, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		p, err := parseNetwork(entry)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%q: %v", entry, err))
+			continue
+		}
+		out = append(out, p)
+	}
+	if len(bad) > 0 {
+		return nil, errors.New(strings.Join(bad, "; "))
+	}
+	return out, nil
+}
+
+func parseNetwork(entry string) (netip.Prefix, error) {
+	var p netip.Prefix
+	if strings.Contains(entry, "/") {
+		var err error
+		if p, err = netip.ParsePrefix(entry); err != nil {
+			return p, errors.New("not a network such as 10.0.0.0/8 or fd00::/8")
+		}
+	} else {
+		ip, err := netip.ParseAddr(entry)
+		if err != nil || ip.Zone() != "" {
+			return p, errors.New("not an address such as 192.168.1.20 or a network such as 10.0.0.0/8")
+		}
+		p = netip.PrefixFrom(ip, ip.BitLen())
+	}
+	// The client compares IPv4 addresses unmapped: a mapped network
+	// would match nothing.
+	if p.Addr().Is4In6() {
+		return p, errors.New("write IPv4 networks as IPv4, such as 10.0.0.0/8")
+	}
+	p = p.Masked()
+	for _, r := range neverNets {
+		if r.net.Bits() <= p.Bits() && r.net.Contains(p.Addr()) {
+			return p, fmt.Errorf("Klaxon never posts to %s addresses, whatever this setting says", r.kind)
+		}
+	}
+	return p, nil
 }

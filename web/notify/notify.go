@@ -14,10 +14,13 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"gorm.io/gorm"
 
@@ -117,12 +120,20 @@ type Worker struct {
 }
 
 // NewWorker returns a worker with sensible defaults: 10 s timeout per post,
-// 8 tries, backoff 2 s, 4 s, 8 s… capped at 10 minutes. allowLoopback lets
-// webhooks point at this machine (see NewClient).
-func NewWorker(db *models.DB, baseURL string, log *slog.Logger, allowLoopback bool) *Worker {
+// 8 tries, backoff 2 s, 4 s, 8 s… capped at 10 minutes. nets says where
+// webhooks may post besides public addresses (see NewClient); this
+// machine's own addresses are added to nets.Own.
+func NewWorker(db *models.DB, baseURL string, log *slog.Logger, nets Networks) *Worker {
+	own, err := HostAddrs()
+	if err != nil {
+		// Private ones are refused anyway; only a public address of this
+		// machine stays reachable.
+		log.Warn("notify: cannot list this machine's addresses, so webhooks are not kept from its public ones", "err", err)
+	}
+	nets.Own = append(nets.Own, own...)
 	return &Worker{
 		DB: db, BaseURL: baseURL, Log: log,
-		Client:      NewClient(allowLoopback),
+		Client:      NewClient(nets),
 		Poll:        2 * time.Second,
 		MaxAttempts: 8,
 		Backoff: func(attempt int) time.Duration {
@@ -250,7 +261,7 @@ func (w *Worker) deliver(item *models.OutboxItem) bool {
 		w.Log.Warn("notify: load outbox item", "err", err, "item", item.ID)
 		return false
 	}
-	del := w.Post(ctx, ch, alert, item.Event)
+	del, hopeless := w.post(ctx, ch, alert, item.Event)
 	del.OutboxID = item.ID
 	del.Attempt = item.Attempts + 1
 	state, retryAt := models.OutboxDelivered, now
@@ -258,6 +269,8 @@ func (w *Worker) deliver(item *models.OutboxItem) bool {
 	case del.Status >= 200 && del.Status < 300:
 	case del.Status >= 400 && del.Status < 500:
 		state = models.OutboxFailed // Mattermost refused it; trying again will not help
+	case hopeless:
+		state = models.OutboxFailed
 	case del.Attempt >= w.MaxAttempts:
 		state = models.OutboxFailed
 	default:
@@ -285,44 +298,104 @@ func (w *Worker) record(ctx context.Context, item *models.OutboxItem, del models
 // Post sends one alert event to ch and describes what happened. It does not
 // touch the outbox, so "Send test message" uses it too.
 func (w *Worker) Post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) models.Delivery {
-	del := models.Delivery{ChannelID: ch.ID, AlertPublicID: a.PublicID, Event: event, Attempt: 1}
+	del, _ := w.post(ctx, ch, a, event)
+	return del
+}
+
+// post is Post, and also says whether a failure is one that trying again
+// cannot mend: a URL that cannot be requested, or an address the client
+// refuses (only the operator's settings and a restart change that).
+func (w *Worker) post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) (del models.Delivery, hopeless bool) {
+	del = models.Delivery{ChannelID: ch.ID, AlertPublicID: a.PublicID, Event: event, Attempt: 1}
 	body, err := json.Marshal(BuildMessage(a, event, w.BaseURL))
 	if err != nil {
 		del.Error = err.Error()
-		return del
+		return del, false
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.WebhookURL, bytes.NewReader(body))
 	if err != nil {
 		del.Error = "bad webhook URL"
-		return del
+		return del, true
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Klaxon")
 	resp, err := w.Client.Do(req)
 	if err != nil {
-		del.Error = redactURLError(err, ch.WebhookURL)
-		return del
+		var refused *RefusedError
+		del.Error = postError(err, ch.WebhookURL)
+		return del, errors.As(err, &refused)
 	}
 	defer resp.Body.Close()
 	del.Status = resp.StatusCode
 	del.Excerpt = excerpt(resp)
-	return del
+	return del, false
 }
 
-// excerpt keeps the start of a short text answer (Mattermost answers "ok",
-// or a JSON error), and only describes anything else, so that a webhook
-// URL cannot be used to read other services' pages.
+// maxAnswer is how much of an answer is read: Mattermost's own answers are
+// far shorter.
+const maxAnswer = 4 << 10
+
+// excerpt shows Mattermost's own answers, its plain "ok" or the message of
+// its JSON error, and only describes anything else (type and size), so that
+// a webhook URL pointed at another service cannot be used to read it.
 func excerpt(resp *http.Response) string {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 201))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if string(body) == "ok" {
+		return "ok"
+	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if (mt == "text/plain" || mt == "application/json") && len(body) <= 200 {
-		return models.CleanText(string(body))
+	if msg, ok := appErrorMessage(mt, body, resp.StatusCode); ok {
+		return msg
 	}
-	if len(body) > 200 {
-		return fmt.Sprintf("(a %s answer of more than 200 bytes, not shown)", orUnknown(mt))
+	if len(body) > maxAnswer {
+		return fmt.Sprintf("(%s answer of more than %d bytes, not shown)", withArticle(orUnknown(mt)), maxAnswer)
 	}
-	return fmt.Sprintf("(a %s answer of %d bytes, not shown)", orUnknown(mt), len(body))
+	return fmt.Sprintf("(%s answer of %d bytes, not shown)", withArticle(orUnknown(mt)), len(body))
 }
+
+// appError is Mattermost's JSON error (model.AppError as it is sent).
+type appError struct {
+	ID            *string `json:"id"`
+	Message       *string `json:"message"`
+	DetailedError string  `json:"detailed_error"`
+	RequestID     string  `json:"request_id"`
+	StatusCode    int     `json:"status_code"`
+	IsOAuth       bool    `json:"is_oauth"`
+}
+
+// maxMessage bounds the error message shown, in characters.
+const maxMessage = 200
+
+// appErrorMessage returns the message of body if it has exactly the shape
+// of Mattermost's JSON error: only its fields, "id" and a non-empty
+// "message" present, and a status code, if any, that matches the answer's.
+// Older Mattermost versions send it without a JSON content type, which Go
+// then sniffs as text/plain. Only the message is shown: detailed_error
+// may hold internals.
+func appErrorMessage(mediaType string, body []byte, status int) (string, bool) {
+	if mediaType != "application/json" && mediaType != "text/plain" && mediaType != "" {
+		return "", false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var e appError
+	if dec.Decode(&e) != nil || dec.Decode(&struct{}{}) != io.EOF {
+		return "", false
+	}
+	if e.ID == nil || e.Message == nil || (e.StatusCode != 0 && e.StatusCode != status) {
+		return "", false
+	}
+	msg := strings.Join(strings.FieldsFunc(models.CleanText(*e.Message), isSpaceOrControl), " ")
+	if msg == "" {
+		return "", false
+	}
+	if r := []rune(msg); len(r) > maxMessage {
+		msg = string(r[:maxMessage-1]) + "…"
+	}
+	return msg, true
+}
+
+func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
 func orUnknown(s string) string {
 	if s == "" {
@@ -331,12 +404,58 @@ func orUnknown(s string) string {
 	return s
 }
 
-// redactURLError keeps the webhook's secret path out of logs and pages.
-func redactURLError(err error, webhook string) string {
-	msg := err.Error()
+func withArticle(s string) string {
+	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
+}
+
+// postError describes a failed post for the delivery log and the test
+// message page: a refusal by the client as it is, a timeout in words, and
+// anything else with the webhook's secret taken out.
+func postError(err error, webhook string) string {
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		return refused.Error()
+	}
 	var uerr interface{ Timeout() bool }
 	if errors.As(err, &uerr) && uerr.Timeout() {
-		msg = "timed out waiting for Mattermost"
+		return "timed out waiting for Mattermost"
 	}
-	return strings.ReplaceAll(msg, webhook, "(webhook URL)")
+	return notHTTP.ReplaceAllString(redactURLError(err.Error(), webhook), "an answer that is not HTTP (not shown)")
+}
+
+// notHTTP matches what net/http says of an answer that is not HTTP: it
+// quotes the answer's first line, which could be read back like a body.
+var notHTTP = regexp.MustCompile(`malformed (HTTP|MIME header)[^"]*"(?:[^"\\]|\\.)*"`)
+
+// redactURLError keeps the webhook's secret out of an error text. Go's
+// errors do not print the URL as it was stored but as url.Parse made it
+// (scheme in lower case, characters escaped, the password as ***), so
+// every spelling Klaxon can derive is replaced, and then the secret path
+// segment itself wherever it is left.
+func redactURLError(msg, webhook string) string {
+	const mark = "(webhook URL)"
+	spellings := []string{webhook}
+	u, err := url.Parse(webhook)
+	if err == nil {
+		spellings = append(spellings, u.String(), u.Redacted())
+		if _, ok := u.User.Password(); ok {
+			// net/http's own spelling (stripPassword in client.go).
+			spellings = append(spellings, strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1))
+		}
+	}
+	for _, s := range spellings {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, mark)
+		}
+	}
+	if err != nil {
+		return msg
+	}
+	for _, secret := range models.WebhookSecrets(u) {
+		msg = strings.ReplaceAll(msg, secret, "(webhook secret)")
+	}
+	return msg
 }
