@@ -41,7 +41,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzUrgencyFromText -fuzztime 30s ./models
 
 bench: generate
-	$(GO) test -run '^$$' -bench Writer -benchtime 5s ./models
+	$(GO) test -run '^$$' -bench 'Writer$$' -benchtime 5s ./models
+	$(GO) test -run '^$$' -bench WriteBatch -benchtime 400x ./models
 	$(GO) run ./cmd/klaxon-bench
 
 icons:
