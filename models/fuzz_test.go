@@ -23,6 +23,7 @@ func FuzzParseMattermostJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := models.ParseMattermostJSON(body)
 		checkParsed(t, string(body), p, err)
+		checkJSONPaths(t, body)
 	})
 }
 
@@ -36,6 +37,23 @@ func FuzzParseMattermostForm(f *testing.F) {
 		p, err := models.ParseMattermostForm(body)
 		checkParsed(t, string(body), p, err)
 	})
+}
+
+// checkJSONPaths checks that ParseMattermostJSON's fast path, where it is
+// taken, reads body as the general path does.
+func checkJSONPaths(t *testing.T, body []byte) {
+	t.Helper()
+	fast, ok := models.ParsePlainJSON(body)
+	if !ok {
+		return
+	}
+	general, err := models.ParseAnyJSON(body)
+	if general == nil {
+		t.Fatalf("fast path read %q, general path refused it: %v", body, err)
+	}
+	if *fast != *general {
+		t.Errorf("paths differ on %q:\nfast:    %+v\ngeneral: %+v", body, *fast, *general)
+	}
 }
 
 func checkParsed(t *testing.T, body string, p *models.MattermostPayload, err error) {

@@ -47,6 +47,14 @@ func (p *MattermostPayload) fields() map[string]*string {
 // ParseMattermostJSON reads a body sent with Content-Type application/json.
 // Fields may be strings, numbers (timestamp) or, for file_ids, a list.
 func ParseMattermostJSON(body []byte) (*MattermostPayload, error) {
+	if p, ok := parsePlainJSON(body); ok {
+		return p, p.validate()
+	}
+	return parseAnyJSON(body)
+}
+
+// parseAnyJSON is ParseMattermostJSON for any body.
+func parseAnyJSON(body []byte) (*MattermostPayload, error) {
 	if !utf8.Valid(body) {
 		return nil, errors.New("the body is not valid UTF-8 text")
 	}
@@ -80,6 +88,87 @@ func ParseMattermostJSON(body []byte) (*MattermostPayload, error) {
 		*dst = CleanText(s)
 	}
 	return p, p.validate()
+}
+
+// parsePlainJSON is ParseMattermostJSON's fast path, for what Mattermost
+// sends: a valid JSON object of UTF-8 text without a backslash (so no
+// escapes: every '"' opens or closes a string) whose members are strings,
+// numbers or null. One pass reads the members, and the payload is the one
+// the general path makes. ok is false, and the caller takes the general
+// path, for any other body.
+func parsePlainJSON(body []byte) (p *MattermostPayload, ok bool) {
+	if bytes.IndexByte(body, '\\') >= 0 || !utf8.Valid(body) || !json.Valid(body) {
+		return nil, false
+	}
+	s := string(body)
+	i := skipJSONSpace(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return nil, false
+	}
+	p = &MattermostPayload{}
+	for i = skipJSONSpace(s, i+1); i < len(s) && s[i] != '}'; {
+		if s[i] == ',' {
+			i = skipJSONSpace(s, i+1)
+			continue
+		}
+		// A member: valid JSON puts a name, a colon and a value here.
+		end := i + 1 + strings.IndexByte(s[i+1:], '"')
+		name := s[i+1 : end]
+		i = skipJSONSpace(s, end+1) // at the colon
+		i = skipJSONSpace(s, i+1)   // at the value
+		var value string
+		switch c := s[i]; {
+		case c == '"':
+			end = i + 1 + strings.IndexByte(s[i+1:], '"')
+			value, i = s[i+1:end], end+1
+		case c == '-' || c >= '0' && c <= '9':
+			end = i + 1
+			for end < len(s) && strings.IndexByte("0123456789.eE+-", s[end]) >= 0 {
+				end++
+			}
+			value, i = s[i:end], end
+		case strings.HasPrefix(s[i:], "null"):
+			i += len("null")
+		default: // a list, an object, true or false
+			return nil, false
+		}
+		if dst := p.field(name); dst != nil {
+			*dst = value
+		}
+		i = skipJSONSpace(s, i)
+	}
+	return p, true
+}
+
+// field is the payload's field of the wire name, or nil.
+func (p *MattermostPayload) field(name string) *string {
+	switch name {
+	case "token":
+		return &p.Token
+	case "team_id":
+		return &p.TeamID
+	case "team_domain":
+		return &p.TeamDomain
+	case "channel_id":
+		return &p.ChannelID
+	case "channel_name":
+		return &p.ChannelName
+	case "timestamp":
+		return &p.Timestamp
+	case "user_id":
+		return &p.UserID
+	case "user_name":
+		return &p.UserName
+	case "post_id":
+		return &p.PostID
+	case "text":
+		return &p.Text
+	case "trigger_word":
+		return &p.TriggerWord
+	case "file_ids":
+		return &p.FileIDs
+	}
+	return nil
 }
 
 // jsonFieldString turns a JSON string, number, null or list of strings into

@@ -223,3 +223,48 @@ func TestMaskTokenFastPathAgrees(t *testing.T) {
 		}
 	}
 }
+
+// ParseMattermostJSON's fast path takes what Mattermost sends and reads it
+// as the general path does; anything else goes the general way.
+func TestParseMattermostJSONFastPath(t *testing.T) {
+	sample := `{"token":"fsjg44c9ojduudat814ue9uf7y","team_id":"iom8hs1izbda7nbg1497g6985r","team_domain":"alerts","channel_id":"n15qytbp638eb8iqwtfx6ex9ga","channel_name":"town-square","timestamp":1795835143814,"user_id":"98hybztiaf855p8mshg3fg59th","user_name":"admin","post_id":"64jbm3cftjrqtcsy3iyt9ubujr","text":"alert disk full on db-1","trigger_word":"alert","file_ids":""}`
+	for _, c := range []struct {
+		body string
+		fast bool
+	}{
+		{sample, true},
+		{" \n\t{ \"text\" : \"outage\" , \"post_id\":\"p1\" }\r\n", true},
+		{`{"text":"a","text":"b","post_id":null,"extra":"x","n":-1.5e3}`, true},
+		{`{"text":"a","timestamp":0,"timestamp":12.50}`, true},
+		{`{"text":"ünïcødé ✓","channel_name":""}`, true},
+		{`{}`, true},
+		{`{"text":"a\u0026b"}`, false},                 // an escape
+		{`{"text":"a","file_ids":["f1","f2"]}`, false}, // a list
+		{`{"text":"a","other":{"x":1}}`, false},        // an object
+		{`{"text":true}`, false},
+		{`{"text":"a"}]`, false}, // not valid JSON
+		{`["text","a"]`, false},  // not an object
+		{"{\"text\":\"\xff\"}", false},
+		{`null`, false},
+	} {
+		fast, ok := models.ParsePlainJSON([]byte(c.body))
+		if ok != c.fast {
+			t.Errorf("fast path taken: %v, want %v, for %q", ok, c.fast, c.body)
+		}
+		if !ok {
+			continue
+		}
+		general, err := models.ParseAnyJSON([]byte(c.body))
+		if general == nil {
+			t.Errorf("general path refused %q: %v", c.body, err)
+			continue
+		}
+		if *fast != *general {
+			t.Errorf("paths differ on %q:\nfast:    %+v\ngeneral: %+v", c.body, *fast, *general)
+		}
+	}
+	p, err := models.ParseMattermostJSON([]byte(sample))
+	if err != nil || p.Timestamp != "1795835143814" || p.PostID != "64jbm3cftjrqtcsy3iyt9ubujr" || p.Text != "alert disk full on db-1" || p.Token != "fsjg44c9ojduudat814ue9uf7y" {
+		t.Errorf("sample parsed as %+v, %v", p, err)
+	}
+}
