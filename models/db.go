@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,6 +92,9 @@ func open(ctx context.Context, databaseURL string) (*DB, error) {
 	return d, nil
 }
 
+// sqliteBusyTimeout is how long a connection waits for SQLite's write lock.
+const sqliteBusyTimeout = 10 * time.Second
+
 // sqliteDSN turns a file path into a go-sqlite3 DSN with the settings that
 // make a committed write durable: WAL with synchronous=FULL fsyncs the log on
 // every commit. Write transactions take the lock at BEGIN so that two writers
@@ -118,7 +122,7 @@ func sqliteDSN(path string) (string, error) {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
 	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", "10000")
+	q.Set("_busy_timeout", strconv.Itoa(int(sqliteBusyTimeout.Milliseconds())))
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode(), nil
 }

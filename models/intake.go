@@ -63,6 +63,12 @@ type WriterOptions struct {
 	Burst         int
 	// MaxBatch caps how many requests share one transaction.
 	MaxBatch int
+	// BatchTimeout bounds how long one batch may take (default 20 s,
+	// more than SQLite's 10 s wait for a lock and less than Mattermost's
+	// 30 s wait for an answer): a database that stops answering (a
+	// PostgreSQL behind a lost network) fails the batch with 503 instead
+	// of holding every sender, and shutdown, forever.
+	BatchTimeout time.Duration
 	// OnCommit, when set, is called after each committed batch that
 	// created or updated alerts, with the accounts concerned. It runs on
 	// the writer's goroutine: the next batch waits for it.
@@ -92,6 +98,11 @@ type Writer struct {
 	mu     sync.RWMutex // guards closed against Submit
 	closed bool
 	done   chan struct{}
+	// ctx is the writer's own: Close cancels it once the queue has had
+	// BatchTimeout to drain, so that a stuck database cannot hold
+	// shutdown.
+	ctx    context.Context
+	cancel context.CancelFunc
 	// limiters and refusedLimiters hold each integration's buckets for
 	// requests that would be stored and for those that would be refused;
 	// they are owned by the writer goroutine.
@@ -152,6 +163,9 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
+	if opts.BatchTimeout <= 0 {
+		opts.BatchTimeout = DefaultBatchTimeout
+	}
 	w := &Writer{
 		db:              db,
 		opts:            opts,
@@ -160,7 +174,11 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		limiters:        newLimiterSet(opts.RatePerSecond, opts.Burst),
 		refusedLimiters: newLimiterSet(opts.RatePerSecond, opts.Burst),
 	}
-	if err := w.connect(context.Background()); err != nil {
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(w.ctx, opts.BatchTimeout)
+	defer cancel()
+	if err := w.connect(ctx); err != nil {
+		w.cancel()
 		return nil, err
 	}
 	go w.loop()
@@ -183,7 +201,10 @@ func (w *Writer) connect(ctx context.Context) error {
 		// a bigger page cache keeps them in memory. Statement journals
 		// (a multi-row insert keeps one) stay in memory instead of a temp
 		// file created and deleted at every batch.
-		for _, p := range []string{`PRAGMA cache_size = -16000`, `PRAGMA temp_store = MEMORY`} {
+		// A batch waits for a lock (another connection writing) no longer
+		// than it may take as a whole.
+		busy := fmt.Sprintf(`PRAGMA busy_timeout = %d`, min(sqliteBusyTimeout, w.opts.BatchTimeout).Milliseconds())
+		for _, p := range []string{`PRAGMA cache_size = -16000`, `PRAGMA temp_store = MEMORY`, busy} {
 			if _, err := conn.ExecContext(ctx, p); err != nil {
 				conn.Close()
 				return err
@@ -346,8 +367,12 @@ const idAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
 // batch being written).
 func (w *Writer) Queued() int { return len(w.queue) }
 
+// DefaultBatchTimeout is WriterOptions.BatchTimeout when unset.
+const DefaultBatchTimeout = 20 * time.Second
+
 // Close stops taking requests, writes those already queued, and returns when
-// the last batch is committed.
+// the last batch is committed. If the database does not answer, what is
+// still queued after BatchTimeout fails (503) instead of waiting.
 func (w *Writer) Close() {
 	w.mu.Lock()
 	if !w.closed {
@@ -355,7 +380,10 @@ func (w *Writer) Close() {
 		close(w.queue)
 	}
 	w.mu.Unlock()
+	giveUp := time.AfterFunc(w.opts.BatchTimeout, w.cancel)
 	<-w.done
+	giveUp.Stop()
+	w.cancel()
 }
 
 func (w *Writer) loop() {
@@ -441,7 +469,13 @@ type alertKey struct {
 }
 
 func (w *Writer) writeBatch(batch []*intakeJob) (accounts []uint, enqueued bool, err error) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(w.ctx, w.opts.BatchTimeout)
+	defer cancel()
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("the database did not answer within %s (or Klaxon is shutting down): %w", w.opts.BatchTimeout, err)
+		}
+	}()
 	if w.conn == nil {
 		if err := w.connect(ctx); err != nil {
 			return nil, false, err

@@ -404,3 +404,116 @@ func BenchmarkWriter(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
+
+// A database that stops answering (here: another connection holds the lock
+// the writer needs, as a PostgreSQL behind a lost network would hang) fails
+// the batch once BatchTimeout has passed, with nothing stored; the writer
+// then goes on, and Close does not wait for it forever.
+func TestWriterGivesUpOnAStuckDatabase(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			db := webtest.OpenDB(t, url)
+			integ := teamIntegration(t, db)
+			const timeout = 500 * time.Millisecond
+			w, err := models.NewWriter(db, models.WriterOptions{BatchTimeout: timeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			req := func(post string) *models.IntakeRequest {
+				return &models.IntakeRequest{IntegrationPublicID: integ, Payload: &models.MattermostPayload{PostID: post, Text: "outage " + post},
+					Source: "127.0.0.1", ContentType: "application/json", Body: `{"text":"outage"}`}
+			}
+			// SQLite's request-log rows of the failed batch wait for the
+			// lock too: it is released a little after the batch gave up.
+			// PostgreSQL writes them at once (only alerts are locked).
+			releaseLater := func(release func(), after time.Duration) {
+				if db.Dialect == "sqlite" {
+					time.AfterFunc(after, release)
+				}
+			}
+			release := lockAlerts(t, db)
+			releaseLater(release, timeout+300*time.Millisecond)
+			start := time.Now()
+			res, err := w.Submit(context.Background(), req("stuck"))
+			took := time.Since(start)
+			if err != nil || res.Outcome != models.OutcomeFailed || res.Outcome.Status() != 503 {
+				t.Errorf("while the database hangs: %+v, %v; want %s (503)", res, err, models.OutcomeFailed)
+			}
+			if took < timeout || took > timeout+5*time.Second {
+				t.Errorf("answered after %s, want about the batch timeout of %s", took, timeout)
+			}
+			if res.Err == nil || !strings.Contains(res.Err.Error(), "did not answer within") {
+				t.Errorf("error for the server log: %v, want it to say the database did not answer", res.Err)
+			}
+			release()
+			if res := submitOK(t, w, req("after")); res.Outcome != models.OutcomeAccepted {
+				t.Errorf("after the database is back: %+v, want accepted", res)
+			}
+			var n int64
+			db.Model(&models.Alert{}).Where("dedup_key = ?", "stuck").Count(&n)
+			if n != 0 {
+				t.Errorf("%d alerts stored for the failed request, want none", n)
+			}
+
+			// Shutdown while the database hangs: Close returns, and the
+			// queued request is told it failed.
+			release = lockAlerts(t, db)
+			defer release()
+			releaseLater(release, 2*timeout+time.Second)
+			answered := make(chan models.IntakeResult, 1)
+			go func() { answered <- submitOK(t, w, req("at-shutdown")) }()
+			time.Sleep(100 * time.Millisecond) // the writer is waiting for the database
+			closed := make(chan struct{})
+			go func() { w.Close(); close(closed) }()
+			select {
+			case <-closed:
+			case <-time.After(2*timeout + 10*time.Second):
+				t.Fatal("Close still waiting for a database that does not answer")
+			}
+			if res := <-answered; res.Outcome != models.OutcomeFailed {
+				t.Errorf("request queued at shutdown: %+v, want failed", res)
+			}
+		})
+	}
+}
+
+// lockAlerts makes the alerts table unwritable (and, on PostgreSQL,
+// unreadable) from other connections until release is called.
+func lockAlerts(t *testing.T, db *models.DB) (release func()) {
+	t.Helper()
+	sqlDB, err := db.DB.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := []string{"BEGIN IMMEDIATE"}
+	if db.Dialect == "postgres" {
+		lock = []string{"BEGIN", "LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE"}
+	}
+	for _, q := range lock {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			conn.ExecContext(ctx, "ROLLBACK")
+			conn.Close()
+		})
+	}
+}
+
+func submitOK(t *testing.T, w *models.Writer, req *models.IntakeRequest) models.IntakeResult {
+	t.Helper()
+	res, err := w.Submit(context.Background(), req)
+	if err != nil {
+		t.Errorf("submit: %v", err)
+	}
+	return res
+}
