@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"klaxon/models"
@@ -94,8 +95,25 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 		<-done
 	}()
 	go func() { app.served <- hs.Serve(ln) }()
-	log.Info("klaxon started", "addr", app.Addr, "base_url", cfg.BaseURL, "database", models.RedactURL(cfg.DatabaseURL), "dialect", db.Dialect, "full_text", db.FullText, "signup", cfg.Signup)
+	log.Info("klaxon started", "addr", app.Addr, "base_url", cfg.BaseURL, "database", models.RedactURL(cfg.DatabaseURL), "dialect", db.Dialect, "full_text", db.FullText, "signup", cfg.Signup, "webhook_networks", webhookNetworksLog(cfg))
 	return app, nil
+}
+
+// webhookNetworksLog says, in the start-up line, where notification webhooks
+// may post: an upgrade that starts refusing a Mattermost on a private
+// network then says why, and what to set.
+func webhookNetworksLog(cfg Config) string {
+	var also []string
+	for _, n := range cfg.WebhookNetworks {
+		also = append(also, n.String())
+	}
+	if cfg.WebhookAllowLoopback {
+		also = append(also, "loopback")
+	}
+	if len(also) == 0 {
+		return "public addresses only (KLAXON_WEBHOOK_NETWORKS allows private ones)"
+	}
+	return "public addresses and " + strings.Join(also, ", ")
 }
 
 // Shutdown stops the server within timeout and closes everything.
