@@ -50,6 +50,12 @@ func open(ctx context.Context, databaseURL string) (*DB, error) {
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
 		dialect = "postgres"
+		// A URL that does not parse cannot have its password found and
+		// hidden, and the driver's error quotes pieces of it: say what is
+		// wrong without them.
+		if _, perr := url.Parse(databaseURL); perr != nil {
+			return nil, errors.New("the PostgreSQL database URL is not a valid URL: percent-encode special characters (such as # / ? @ :) in the user name and password, e.g. # as %23")
+		}
 		db, err = gorm.Open(postgres.Open(databaseURL), cfg)
 	case strings.HasPrefix(databaseURL, "sqlite:"):
 		dialect = "sqlite"

@@ -52,6 +52,10 @@ func TestOpenErrorsHideSecrets(t *testing.T) {
 		{"host=127.0.0.1 user=klaxon password=s3cret-kv", "s3cret-kv", "want sqlite:PATH or postgres://"},
 		// Nothing listens on port 1: the connection is refused.
 		{"postgres://klaxon:s3cret-conn@127.0.0.1:1/klaxon?password=s3cret-conn2&connect_timeout=5", "s3cret-conn", "connect"},
+		// A password with a raw # or / does not parse as a URL; the
+		// driver's error would quote the part before it.
+		{"postgres://klaxon:S3cretPw#1@127.0.0.1:1/klaxon", "S3cret", "percent-encode"},
+		{"postgres://klaxon:S3cret/Pw@127.0.0.1:1/klaxon", "S3cret", "percent-encode"},
 	} {
 		db, err := models.Open(context.Background(), tc.url)
 		if err == nil {
