@@ -120,6 +120,8 @@ func HostAddrs() ([]netip.Addr, error) {
 var (
 	sharedNet   = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT, often used inside clouds and VPNs
 	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")     // Linux dials 0.0.0.0 as this machine
+	broadcast   = netip.MustParseAddr("255.255.255.255")
+	azureHost   = netip.MustParseAddr("168.63.129.16") // Azure's host services (a public address, like metadata elsewhere)
 )
 
 // neverNets are never's ranges, for ParseNetworks to turn down.
@@ -133,11 +135,23 @@ var neverNets = []struct {
 	{netip.MustParsePrefix("ff00::/8"), "multicast"},
 	{thisNetwork, "unspecified"},
 	{netip.MustParsePrefix("::/128"), "unspecified"},
+	{netip.PrefixFrom(broadcast, 32), "broadcast"},
+	{netip.PrefixFrom(azureHost, 32), "cloud host service"},
 }
 
 // refuse says why ip may not be posted to, or returns nil.
 func (n Networks) refuse(ip netip.Addr) *RefusedError {
 	ip = ip.Unmap().WithZone("")
+	if v4, ok := embeddedIPv4(ip); ok {
+		// An IPv6 address that carries an IPv4 one (NAT64 on an IPv6-only
+		// host, 6to4…) reaches that IPv4 address: it is judged as such,
+		// and opened by a setting that opens either spelling.
+		refused := n.refuse(v4)
+		if refused != nil && refused.Allowable && n.allows(ip) {
+			return nil
+		}
+		return refused
+	}
 	if kind := never(ip); kind != "" {
 		return &RefusedError{Kind: kind}
 	}
@@ -145,12 +159,58 @@ func (n Networks) refuse(ip netip.Addr) *RefusedError {
 	if kind == "" || (kind == "loopback" && n.AllowLoopback) {
 		return nil
 	}
-	for _, p := range n.Allowed {
-		if p.Contains(ip) {
-			return nil
-		}
+	if n.allows(ip) {
+		return nil
 	}
 	return &RefusedError{Kind: kind, Allowable: true}
+}
+
+// allows says whether the operator's networks hold ip.
+func (n Networks) allows(ip netip.Addr) bool {
+	for _, p := range n.Allowed {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// IPv6 ranges whose addresses carry an IPv4 address.
+var (
+	nat64Net     = netip.MustParsePrefix("64:ff9b::/96")  // well-known NAT64 prefix: the last 32 bits
+	compatNet    = netip.MustParsePrefix("::/96")         // IPv4-compatible (deprecated): the last 32 bits
+	siitNet      = netip.MustParsePrefix("::ffff:0:0:0/96") // IPv4-translated (SIIT): the last 32 bits
+	sixToFourNet = netip.MustParsePrefix("2002::/16")     // 6to4: bits 16 to 48
+)
+
+// embeddedIPv4 returns the IPv4 address that ip, an IPv6 address, carries.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	if !ip.Is6() {
+		return netip.Addr{}, false
+	}
+	b := ip.As16()
+	switch {
+	case nat64Net.Contains(ip), siitNet.Contains(ip),
+		compatNet.Contains(ip) && ip != netip.IPv6Unspecified() && ip != netip.IPv6Loopback():
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFourNet.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
+}
+
+// otherInternalNets are further ranges that are not the public internet:
+// refused unless the operator's networks hold them.
+var otherInternalNets = []struct {
+	net  netip.Prefix
+	kind string
+}{
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64"}, // embeds IPv4 at a place of the operator's choosing
+	{netip.MustParsePrefix("2001::/32"), "Teredo"},               // embeds an obfuscated IPv4 address
+	{netip.MustParsePrefix("fec0::/10"), "site-local"},
+	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking network"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
 }
 
 // never names ip's kind if no setting may open it, else returns "":
@@ -163,6 +223,10 @@ func never(ip netip.Addr) string {
 		return "multicast"
 	case ip.IsUnspecified(), thisNetwork.Contains(ip):
 		return "unspecified"
+	case ip == broadcast:
+		return "broadcast"
+	case ip == azureHost:
+		return "cloud host service"
 	}
 	return ""
 }
@@ -180,6 +244,11 @@ func (n Networks) internal(ip netip.Addr) string {
 		return "private network"
 	case sharedNet.Contains(ip):
 		return "shared (carrier-grade NAT)"
+	}
+	for _, o := range otherInternalNets {
+		if o.net.Contains(ip) {
+			return o.kind
+		}
 	}
 	return ""
 }

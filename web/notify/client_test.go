@@ -70,6 +70,26 @@ func TestRefusedAddresses(t *testing.T) {
 		{"172.32.0.1", "", false},
 		{"100.128.0.1", "", false},
 		{"2001:db8::1", "", false},
+		// IPv6 addresses that carry an IPv4 one are judged by it.
+		{"64:ff9b::a00:1", "private network", true},
+		{"64:ff9b::7f00:1", "loopback", true},
+		{"64:ff9b::c000:202", "this machine's own", true},
+		{"64:ff9b::a9fe:a9fe", "link-local", false},
+		{"64:ff9b::cb00:7107", "", false}, // 203.0.113.7 through NAT64: public
+		{"::127.0.0.1", "loopback", true},
+		{"::10.1.2.3", "private network", true},
+		{"::ffff:0:7f00:1", "loopback", true},
+		{"2002:7f00:1::1", "loopback", true},
+		{"2002:a9fe:a9fe::1", "link-local", false},
+		{"2002:cb00:7107::1", "", false},
+		{"64:ff9b:1::a00:1", "local-use NAT64", true},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo", true},
+		{"fec0::1", "site-local", true},
+		{"198.18.0.1", "benchmarking network", true},
+		{"192.0.0.8", "IETF protocol", true},
+		{"240.0.0.1", "reserved", true},
+		{"255.255.255.255", "broadcast", false},
+		{"168.63.129.16", "cloud host service", false},
 	} {
 		ip := netip.MustParseAddr(tt.addr)
 		got := def.refuse(ip)
