@@ -177,10 +177,10 @@ func (n Networks) allows(ip netip.Addr) bool {
 
 // IPv6 ranges whose addresses carry an IPv4 address.
 var (
-	nat64Net     = netip.MustParsePrefix("64:ff9b::/96")  // well-known NAT64 prefix: the last 32 bits
-	compatNet    = netip.MustParsePrefix("::/96")         // IPv4-compatible (deprecated): the last 32 bits
+	nat64Net     = netip.MustParsePrefix("64:ff9b::/96")    // well-known NAT64 prefix: the last 32 bits
+	compatNet    = netip.MustParsePrefix("::/96")           // IPv4-compatible (deprecated): the last 32 bits
 	siitNet      = netip.MustParsePrefix("::ffff:0:0:0/96") // IPv4-translated (SIIT): the last 32 bits
-	sixToFourNet = netip.MustParsePrefix("2002::/16")     // 6to4: bits 16 to 48
+	sixToFourNet = netip.MustParsePrefix("2002::/16")       // 6to4: bits 16 to 48
 )
 
 // embeddedIPv4 returns the IPv4 address that ip, an IPv6 address, carries.
