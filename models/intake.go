@@ -63,11 +63,12 @@ type WriterOptions struct {
 	Burst         int
 	// MaxBatch caps how many requests share one transaction.
 	MaxBatch int
-	// BatchTimeout bounds how long one batch may take (default 20 s,
-	// more than SQLite's 10 s wait for a lock and less than Mattermost's
-	// 30 s wait for an answer): a database that stops answering (a
-	// PostgreSQL behind a lost network) fails the batch with 503 instead
-	// of holding every sender, and shutdown, forever.
+	// BatchTimeout bounds how long a request waits for the database,
+	// time in the queue included (default 20 s, more than SQLite's 10 s
+	// wait for a lock and less than Mattermost's 30 s wait for an
+	// answer): a database that stops answering (a PostgreSQL behind a
+	// lost network) fails its requests with 503 instead of holding every
+	// sender, and shutdown, forever.
 	BatchTimeout time.Duration
 	// OnCommit, when set, is called after each committed batch that
 	// created or updated alerts, with the accounts concerned. It runs on
@@ -115,6 +116,7 @@ type Writer struct {
 
 type intakeJob struct {
 	req    *IntakeRequest
+	queued time.Time // when Submit queued it: it waits at most BatchTimeout in all
 	prep   preparedRequest
 	integ  *intakeIntegration
 	alert  *batchAlert
@@ -296,6 +298,7 @@ func (w *Writer) Submit(ctx context.Context, req *IntakeRequest) (IntakeResult, 
 	job.req = req
 	job.prep = prepare(req)
 	job.result = IntakeResult{}
+	job.queued = time.Now()
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -415,20 +418,49 @@ func (w *Writer) loop() {
 // commit writes one batch in one transaction and answers every job in it.
 // If anything fails, nothing of the batch is stored and every job is told so.
 func (w *Writer) commit(batch []*intakeJob) {
+	// A request that has waited BatchTimeout already (behind batches a
+	// stuck database held up) fails now: its sender is about to give up,
+	// and storing it later would answer nobody.
+	now := time.Now()
+	var late []*intakeJob
+	live := batch[:0:0]
+	for _, j := range batch {
+		if now.Sub(j.queued) >= w.opts.BatchTimeout {
+			late = append(late, j)
+		} else {
+			live = append(live, j)
+		}
+	}
+	if len(late) > 0 {
+		w.fail(late, errors.New("waited longer than the batch timeout for the database"),
+			"Klaxon could not store this request: it waited too long for the database. Nothing of it was kept; send it again.",
+			"Klaxon could not store the alert in time; try again")
+	}
+	if len(live) == 0 {
+		return
+	}
+	batch = live
 	accounts, enqueued, err := w.writeBatch(batch)
 	if err != nil {
 		// The connection may be what failed (PostgreSQL restarted): the
 		// next batch starts on a fresh one.
 		w.disconnect()
-		reqs := make([]*IntakeRequest, len(batch))
-		for i, j := range batch {
-			reqs[i] = j.req
-		}
-		// The request log shows the loss, if the database takes that much.
-		logErr := w.db.LogUnstored(reqs, "Klaxon could not store this request: the database refused the write. Nothing of it was kept; send it again.")
-		for _, j := range batch {
-			j.result = IntakeResult{Outcome: OutcomeFailed, Message: "Klaxon could not store the alert; try again", Err: errors.Join(err, logErr)}
-		}
+	}
+	var unconfirmed *commitError
+	switch {
+	case errors.As(err, &unconfirmed):
+		// The commit itself went wrong (on PostgreSQL: no answer to it in
+		// time): it may have been applied, so the sender is not told that
+		// nothing was kept. A redelivery is deduplicated either way.
+		w.fail(batch, err,
+			"Klaxon could not confirm that this request was stored: the database did not answer the commit, so it may have been kept. Sending it again is safe: a redelivery of the same post is deduplicated.",
+			"Klaxon could not confirm that the alert was stored; send it again (a redelivery of the same post is deduplicated)")
+		return
+	case err != nil:
+		w.fail(batch, err,
+			"Klaxon could not store this request: the database refused the write. Nothing of it was kept; send it again.",
+			"Klaxon could not store the alert; try again")
+		return
 	}
 	for _, j := range batch {
 		j.done <- struct{}{}
@@ -440,6 +472,26 @@ func (w *Writer) commit(batch []*intakeJob) {
 		w.opts.OnCommit(accounts)
 	}
 }
+
+// fail answers jobs with a temporary failure, after writing request-log rows
+// that say logMessage (if the database takes them).
+func (w *Writer) fail(jobs []*intakeJob, err error, logMessage, answer string) {
+	reqs := make([]*IntakeRequest, len(jobs))
+	for i, j := range jobs {
+		reqs[i] = j.req
+	}
+	logErr := w.db.LogUnstored(reqs, logMessage)
+	for _, j := range jobs {
+		j.result = IntakeResult{Outcome: OutcomeFailed, Message: answer, Err: errors.Join(err, logErr)}
+		j.done <- struct{}{}
+	}
+}
+
+// commitError is a failed COMMIT, whose outcome is unknown.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
 
 type intakeIntegration struct {
 	id, accountID  uint
@@ -469,7 +521,14 @@ type alertKey struct {
 }
 
 func (w *Writer) writeBatch(batch []*intakeJob) (accounts []uint, enqueued bool, err error) {
-	ctx, cancel := context.WithTimeout(w.ctx, w.opts.BatchTimeout)
+	// The batch may take what is left of its oldest request's time.
+	oldest := batch[0].queued
+	for _, j := range batch {
+		if j.queued.Before(oldest) {
+			oldest = j.queued
+		}
+	}
+	ctx, cancel := context.WithDeadline(w.ctx, oldest.Add(w.opts.BatchTimeout))
 	defer cancel()
 	defer func() {
 		if err != nil && ctx.Err() != nil {
@@ -510,7 +569,10 @@ func (w *Writer) writeBatch(batch []*intakeJob) (accounts []uint, enqueued bool,
 			accounts = append(accounts, j.integ.accountID)
 		}
 	}
-	return accounts, b.enqueued, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, false, &commitError{err}
+	}
+	return accounts, b.enqueued, nil
 }
 
 // batchWriter holds one batch's state inside its transaction.

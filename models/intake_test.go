@@ -517,3 +517,89 @@ func submitOK(t *testing.T, w *models.Writer, req *models.IntakeRequest) models.
 	}
 	return res
 }
+
+// A request queued behind a batch that a stuck database holds up gets no
+// fresh timeout of its own: it fails once it has waited BatchTimeout in
+// all, and is not stored later, when its sender has long given up.
+func TestWriterTimeoutCountsTheWaitInTheQueue(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			db := webtest.OpenDB(t, url)
+			integ := teamIntegration(t, db)
+			const timeout = time.Second
+			w, err := models.NewWriter(db, models.WriterOptions{BatchTimeout: timeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			req := func(post string) *models.IntakeRequest {
+				return &models.IntakeRequest{IntegrationPublicID: integ, Payload: &models.MattermostPayload{PostID: post, Text: "outage " + post},
+					Source: "127.0.0.1", ContentType: "application/json", Body: `{"text":"outage"}`}
+			}
+			release := lockAlerts(t, db)
+			time.AfterFunc(1800*time.Millisecond, release)
+			results := make([]models.IntakeResult, 2)
+			var wg sync.WaitGroup
+			for i, post := range []string{"first", "queued-behind"} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[i] = submitOK(t, w, req(post))
+				}()
+				time.Sleep(100 * time.Millisecond) // the second waits behind the first's batch
+			}
+			wg.Wait()
+			for i, res := range results {
+				if res.Outcome != models.OutcomeFailed {
+					t.Errorf("request %d: %s, want failed: it waited longer than the timeout of %s", i, res.Outcome, timeout)
+				}
+			}
+			var n int64
+			db.Model(&models.Alert{}).Count(&n)
+			if n != 0 {
+				t.Errorf("%d alerts stored, want none", n)
+			}
+		})
+	}
+}
+
+// When the COMMIT itself fails, the writer cannot know whether it was
+// applied (on PostgreSQL, an answer lost on the way): the sender and the
+// request log are told so, not that nothing was kept.
+func TestWriterFailedCommitIsNotCalledNothingKept(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			e := newWriterEnv(t, url)
+			e.unblock()
+			// A deferred constraint fails only at COMMIT.
+			stmts := []string{
+				`CREATE TABLE commit_guard (ref INTEGER REFERENCES integrations (id) DEFERRABLE INITIALLY DEFERRED)`,
+				`CREATE TRIGGER commit_guard AFTER INSERT ON alerts WHEN NEW.title LIKE '%commit-fail%' BEGIN INSERT INTO commit_guard VALUES (-1); END`,
+			}
+			if e.db.Dialect == "postgres" {
+				stmts = []string{
+					`CREATE TABLE commit_guard (ref BIGINT REFERENCES integrations (id) DEFERRABLE INITIALLY DEFERRED)`,
+					`CREATE FUNCTION commit_guard() RETURNS trigger AS $$ BEGIN IF NEW.title LIKE '%commit-fail%' THEN INSERT INTO commit_guard VALUES (-1); END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+					`CREATE TRIGGER commit_guard AFTER INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION commit_guard()`,
+				}
+			}
+			for _, s := range stmts {
+				if err := e.db.Exec(s).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := e.submit(t, e.request("p1", "outage commit-fail"))
+			if res.Outcome != models.OutcomeFailed || !strings.Contains(res.Message, "could not confirm") {
+				t.Errorf("failed commit: %+v, want failed, saying Klaxon could not confirm the alert was stored", res)
+			}
+			var logs []models.IntegrationLog
+			e.db.Where("outcome = ?", models.OutcomeFailed).Find(&logs)
+			if len(logs) != 1 || !strings.Contains(logs[0].Message, "may have been kept") || strings.Contains(logs[0].Message, "Nothing of it was kept") {
+				t.Errorf("request log of the failed commit: %+v, want one row saying it may have been kept", logs)
+			}
+			if res := e.submit(t, e.request("p2", "outage")); res.Outcome != models.OutcomeAccepted {
+				t.Errorf("after the failed commit: %+v, want accepted", res)
+			}
+		})
+	}
+}
