@@ -71,7 +71,7 @@ func benchWriteBatch(b *testing.B, size int) {
 				b.Fatal(err)
 			}
 			req := &IntakeRequest{IntegrationPublicID: integ.PublicID, Payload: p, Source: "10.0.0.7", ContentType: "application/json", Body: MaskToken(raw)}
-			jobs[i] = &intakeJob{req: req, prep: prepare(req), done: make(chan struct{}, 1)}
+			jobs[i] = &intakeJob{req: req, prep: prepare(req), queued: time.Now(), done: make(chan struct{}, 1)}
 		}
 		return jobs
 	}
