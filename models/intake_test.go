@@ -412,18 +412,8 @@ func BenchmarkWriter(b *testing.B) {
 func TestWriterGivesUpOnAStuckDatabase(t *testing.T) {
 	for name, url := range webtest.Databases(t) {
 		t.Run(name, func(t *testing.T) {
-			db := webtest.OpenDB(t, url)
-			integ := teamIntegration(t, db)
 			const timeout = 500 * time.Millisecond
-			w, err := models.NewWriter(db, models.WriterOptions{BatchTimeout: timeout})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			req := func(post string) *models.IntakeRequest {
-				return &models.IntakeRequest{IntegrationPublicID: integ, Payload: &models.MattermostPayload{PostID: post, Text: "outage " + post},
-					Source: "127.0.0.1", ContentType: "application/json", Body: `{"text":"outage"}`}
-			}
+			db, w, req := timeoutWriter(t, url, timeout)
 			// SQLite's request-log rows of the failed batch wait for the
 			// lock too: it is released a little after the batch gave up.
 			// PostgreSQL writes them at once (only alerts are locked).
@@ -478,6 +468,23 @@ func TestWriterGivesUpOnAStuckDatabase(t *testing.T) {
 	}
 }
 
+// timeoutWriter is a writer with the given BatchTimeout on a new team's
+// integration, and a maker of that integration's requests.
+func timeoutWriter(t *testing.T, url string, timeout time.Duration) (*models.DB, *models.Writer, func(post string) *models.IntakeRequest) {
+	t.Helper()
+	db := webtest.OpenDB(t, url)
+	integ := teamIntegration(t, db)
+	w, err := models.NewWriter(db, models.WriterOptions{BatchTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return db, w, func(post string) *models.IntakeRequest {
+		return &models.IntakeRequest{IntegrationPublicID: integ, Payload: &models.MattermostPayload{PostID: post, Text: "outage " + post},
+			Source: "127.0.0.1", ContentType: "application/json", Body: `{"text":"outage"}`}
+	}
+}
+
 // lockAlerts makes the alerts table unwritable (and, on PostgreSQL,
 // unreadable) from other connections until release is called.
 func lockAlerts(t *testing.T, db *models.DB) (release func()) {
@@ -524,18 +531,8 @@ func submitOK(t *testing.T, w *models.Writer, req *models.IntakeRequest) models.
 func TestWriterTimeoutCountsTheWaitInTheQueue(t *testing.T) {
 	for name, url := range webtest.Databases(t) {
 		t.Run(name, func(t *testing.T) {
-			db := webtest.OpenDB(t, url)
-			integ := teamIntegration(t, db)
 			const timeout = time.Second
-			w, err := models.NewWriter(db, models.WriterOptions{BatchTimeout: timeout})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			req := func(post string) *models.IntakeRequest {
-				return &models.IntakeRequest{IntegrationPublicID: integ, Payload: &models.MattermostPayload{PostID: post, Text: "outage " + post},
-					Source: "127.0.0.1", ContentType: "application/json", Body: `{"text":"outage"}`}
-			}
+			db, w, req := timeoutWriter(t, url, timeout)
 			release := lockAlerts(t, db)
 			time.AfterFunc(1800*time.Millisecond, release)
 			results := make([]models.IntakeResult, 2)
