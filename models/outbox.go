@@ -85,7 +85,10 @@ func enqueueNotifications(tx *gorm.DB, a *Alert, event string, now time.Time) er
 // DueOutbox returns up to limit pending items whose time has come and that
 // no worker holds, leaving out those of the channels in skip. A channel's
 // events go out in order: an item waits while an earlier one of its channel
-// is still pending and not due (waiting to be tried again) or held.
+// is still pending and not due (waiting to be tried again) or held. Items
+// come oldest first, so that when limit cuts the list, no channel's later
+// event is in it without the earlier ones (a retried event keeps its place
+// however late its retry is).
 func (d *DB) DueOutbox(ctx context.Context, now time.Time, limit int, skip []uint) ([]OutboxItem, error) {
 	var items []OutboxItem
 	q := d.WithContext(ctx).Where("state = ? AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)", OutboxPending, now.UTC(), now.UTC()).
@@ -94,15 +97,18 @@ func (d *DB) DueOutbox(ctx context.Context, now time.Time, limit int, skip []uin
 	if len(skip) > 0 {
 		q = q.Where("channel_id NOT IN ?", skip)
 	}
-	err := q.Order("next_attempt_at, id").Limit(limit).Find(&items).Error
+	err := q.Order("id").Limit(limit).Find(&items).Error
 	return items, err
 }
 
 // ClaimOutbox takes an item for one worker until until; false means another
-// worker (perhaps on another instance) has it.
+// worker (perhaps on another instance) has it, or it may not go yet: its
+// retry time has not come, or an earlier event of its channel is still
+// pending (whatever list the caller worked from).
 func (d *DB) ClaimOutbox(ctx context.Context, id uint, now, until time.Time) (bool, error) {
 	res := d.WithContext(ctx).Model(&OutboxItem{}).
-		Where("id = ? AND state = ? AND (claimed_until IS NULL OR claimed_until < ?)", id, OutboxPending, now.UTC()).
+		Where("id = ? AND state = ? AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)", id, OutboxPending, now.UTC(), now.UTC()).
+		Where(`NOT EXISTS (SELECT 1 FROM outbox_items AS earlier WHERE earlier.channel_id = outbox_items.channel_id AND earlier.id < outbox_items.id AND earlier.state = ?)`, OutboxPending).
 		Update("claimed_until", until.UTC())
 	return res.RowsAffected == 1, res.Error
 }

@@ -59,3 +59,77 @@ func TestDueOutboxKeepsEachChannelInOrder(t *testing.T) {
 		})
 	}
 }
+
+// When more items are due than a scan takes, a channel's retried event is
+// not left behind while the events after it go: after an outage, its
+// "resolved" must not land before its "opened". And a claim holds the same
+// rule, whatever list a worker holds.
+func TestDueOutboxLimitKeepsEachChannelInOrder(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			db := webtest.OpenDB(t, url)
+			ctx := context.Background()
+			u, err := db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse", Confirm: "correct horse"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c, d uint
+			for _, ch := range []struct {
+				name string
+				id   *uint
+			}{{"c", &c}, {"d", &d}} {
+				created, err := db.CreateChannel(ctx, u.AccountID, models.ChannelInput{Name: ch.name, WebhookURL: "https://chat.example.com/hooks/" + ch.name, Events: []string{models.NotifyOpened}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				*ch.id = created.ID
+			}
+			now := time.Now().UTC()
+			add := func(channel, alert uint, event string, at time.Time, attempts int) models.OutboxItem {
+				it := models.OutboxItem{ChannelID: channel, AlertID: alert, Event: event, State: models.OutboxPending, Attempts: attempts, NextAttemptAt: at, CreatedAt: now}
+				if err := db.Create(&it).Error; err != nil {
+					t.Fatal(err)
+				}
+				return it
+			}
+			// "opened" of alert 1 on channel c failed and waits 8 s for its
+			// retry; meanwhile channel d piles up due events, and channel c
+			// gets "resolved" of alert 1 and more.
+			opened := add(c, 1, models.NotifyOpened, now.Add(8*time.Second), 3)
+			for i := range 60 {
+				add(d, uint(10+i), models.NotifyOpened, now.Add(time.Duration(i)*time.Millisecond), 0)
+			}
+			resolved := add(c, 1, models.NotifyResolved, now.Add(time.Second), 0)
+			for i := range 60 {
+				add(c, uint(100+i), models.NotifyOpened, now.Add(time.Second), 0)
+			}
+			if ok, err := db.ClaimOutbox(ctx, resolved.ID, now.Add(2*time.Second), now.Add(time.Minute)); err != nil || ok {
+				t.Errorf("claim of 'resolved' while 'opened' waits for its retry: %v (%v), want refused", ok, err)
+			}
+			if ok, err := db.ClaimOutbox(ctx, opened.ID, now.Add(2*time.Second), now.Add(time.Minute)); err != nil || ok {
+				t.Errorf("claim of 'opened' before its retry time: %v (%v), want refused", ok, err)
+			}
+			due, err := db.DueOutbox(ctx, now.Add(9*time.Second), 50, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var inC []uint
+			for _, it := range due {
+				if it.ChannelID == c {
+					inC = append(inC, it.ID)
+				}
+			}
+			if len(inC) == 0 || inC[0] != opened.ID {
+				t.Fatalf("channel c's items in a scan of 50 once the retry is due: %v, want 'opened' (%d) first ('resolved' is %d)", inC, opened.ID, resolved.ID)
+			}
+			for i := 1; i < len(inC); i++ {
+				if inC[i] < inC[i-1] {
+					t.Errorf("channel c's items out of order: %v", inC)
+				}
+			}
+			if ok, err := db.ClaimOutbox(ctx, opened.ID, now.Add(9*time.Second), now.Add(time.Minute)); err != nil || !ok {
+				t.Errorf("claim of the due 'opened': %v (%v), want it taken", ok, err)
+			}
+		})
+	}
+}

@@ -207,7 +207,7 @@ func (w *Worker) drain(ctx context.Context) {
 			perChannel[it.ChannelID] = append(perChannel[it.ChannelID], it)
 		}
 		for _, list := range perChannel {
-			// Oldest event first (a retried item sorts late by its due time).
+			// Oldest event first.
 			slices.SortFunc(list, func(a, b models.OutboxItem) int { return cmp.Compare(a.ID, b.ID) })
 		}
 		for _, id := range order[:min(free, len(order))] {
