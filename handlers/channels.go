@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,6 +20,31 @@ type Notifier interface {
 	Wake()
 	// Post sends one message at once, without the outbox.
 	Post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) models.Delivery
+	// CheckWebhook says why Klaxon would refuse to post to the webhook's
+	// host, or returns nil.
+	CheckWebhook(ctx context.Context, rawURL string) error
+}
+
+// refusedWebhook adds to a channel form's errors that Klaxon would refuse to
+// post to the webhook's host, so that the user learns it when saving
+// rather than when the first alert's post fails. It reports whether it did.
+func (h *Handler) refusedWebhook(c echo.Context, in models.ChannelInput, keepURL bool) (views.FormErrors, bool) {
+	if h.Notifier == nil || in.WebhookURL == "" {
+		return nil, false
+	}
+	err := h.Notifier.CheckWebhook(c.Request().Context(), strings.TrimSpace(in.WebhookURL))
+	if err == nil {
+		return nil, false
+	}
+	errs := views.FormErrors{}
+	var verr models.ValidationErrors
+	if errors.As(in.Validate(keepURL), &verr) {
+		errs = views.FormErrors(verr)
+	}
+	if _, bad := errs["webhook_url"]; !bad {
+		errs["webhook_url"] = "Klaxon will not post to this webhook: " + strings.TrimPrefix(err.Error(), "refused: ") + "."
+	}
+	return errs, true
 }
 
 // wakeNotifier makes new alert events go out without waiting for the poll.
@@ -85,6 +111,9 @@ func (h *Handler) CreateChannel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if errs, refused := h.refusedWebhook(c, in, false); refused {
+		return h.channelForm(c, http.StatusUnprocessableEntity, nil, in, errs)
+	}
 	ch, err := h.DB.CreateChannel(c.Request().Context(), CurrentUser(c).AccountID, in)
 	var verr models.ValidationErrors
 	if errors.As(err, &verr) {
@@ -135,6 +164,9 @@ func (h *Handler) UpdateChannel(c echo.Context) error {
 	in, err := channelInput(c)
 	if err != nil {
 		return err
+	}
+	if errs, refused := h.refusedWebhook(c, in, true); refused {
+		return h.channelForm(c, http.StatusUnprocessableEntity, ch, in, errs)
 	}
 	_, err = h.DB.UpdateChannel(c.Request().Context(), ch.AccountID, ch.PublicID, in)
 	var verr models.ValidationErrors

@@ -525,3 +525,35 @@ func TestTestMessageShowsOnlyMattermostAnswers(t *testing.T) {
 		}
 	}
 }
+
+// Saving a channel whose webhook Klaxon would refuse to post to says so on
+// the form, instead of letting the first alert's post fail later; a public
+// address, or one the operator's -webhook-networks allows, saves.
+func TestChannelFormRefusesWebhooksKlaxonWillNotPost(t *testing.T) {
+	srv, cl := signedIn(t)
+	refused := cl.Submit("/channels/new", "/channels", url.Values{"name": {"ops"}, "webhook_url": {"http://10.1.2.3/hooks/secretsecret"}, "events": {"opened"}})
+	if msg := refused.Text("#err-webhook_url"); refused.Status != http.StatusUnprocessableEntity || !strings.Contains(msg, "private network") || !strings.Contains(msg, "KLAXON_WEBHOOK_NETWORKS") {
+		t.Errorf("private webhook: %d %q, want 422 saying it is a private address and what the operator can set", refused.Status, msg)
+	}
+	var n int64
+	srv.DB().Model(&models.NotificationChannel{}).Count(&n)
+	if n != 0 {
+		t.Errorf("%d channels saved, want none", n)
+	}
+	// Other mistakes on the form are shown with it.
+	both := cl.Submit("/channels/new", "/channels", url.Values{"name": {""}, "webhook_url": {"http://[64:ff9b::a9fe:a9fe]/hooks/x"}, "events": {"opened"}})
+	if both.Status != http.StatusUnprocessableEntity || both.Text("#err-name") == "" || !strings.Contains(both.Text("#err-webhook_url"), "link-local") {
+		t.Errorf("NAT64 of a link-local address with no name: %d %q %q", both.Status, both.Text("#err-name"), both.Text("#err-webhook_url"))
+	}
+	id := createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {"https://203.0.113.7/hooks/secretsecret"}, "events": {"opened"}})
+	edit := cl.Get("/channels/" + id + "/edit")
+	p := cl.Post("/channels/"+id, url.Values{"_csrf": {edit.CSRF()}, "name": {"ops"}, "webhook_url": {"http://192.168.1.20/hooks/x"}, "events": {"opened"}})
+	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Text("#err-webhook_url"), "private network") {
+		t.Errorf("edit to a private webhook: %d %q, want 422", p.Status, p.Text("#err-webhook_url"))
+	}
+	var ch models.NotificationChannel
+	srv.DB().Where("public_id = ?", id).First(&ch)
+	if ch.WebhookURL != "https://203.0.113.7/hooks/secretsecret" {
+		t.Errorf("webhook after the refused edit: %q, want the old one kept", ch.WebhookURL)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"syscall"
@@ -98,6 +99,39 @@ func NewClient(nets Networks) *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// CheckWebhook tells, when a channel is saved, whether Klaxon would refuse to
+// post to the webhook's host: every address it resolves to is refused. A
+// host that does not resolve now is not judged (the test message and the
+// delivery log will tell); the check at dial time stays what counts.
+func (n Networks) CheckWebhook(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" {
+		return nil // the form's own validation says what is wrong
+	}
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname()); err != nil {
+			return nil
+		}
+	}
+	var refused *RefusedError
+	for _, ip := range addrs {
+		r := n.refuse(ip)
+		if r == nil {
+			return nil
+		}
+		refused = r
+	}
+	if refused == nil {
+		return nil
+	}
+	return refused
 }
 
 // HostAddrs lists this machine's interface addresses, for Networks.Own.

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -225,5 +226,37 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound || secret.Load() != 0 {
 		t.Errorf("status %d, %d requests to the redirect target", resp.StatusCode, secret.Load())
+	}
+}
+
+// CheckWebhook judges the host a channel's webhook names when it is saved:
+// addresses as the client would, names by what they resolve to; a name
+// that does not resolve now is left to the post itself.
+func TestCheckWebhook(t *testing.T) {
+	ctx := context.Background()
+	def := Networks{}
+	for _, tt := range []struct {
+		url, refusedAs string
+	}{
+		{"http://10.1.2.3/hooks/x", "private network"},
+		{"https://[fd00::1]:8065/hooks/x", "private network"},
+		{"http://localhost/hooks/x", "loopback"},
+		{"http://169.254.169.254/latest", "link-local"},
+		{"https://203.0.113.7/hooks/x", ""},
+		{"https://klaxon-webhook-host.invalid/hooks/x", ""}, // does not resolve
+		{"not a url", ""},
+	} {
+		err := def.CheckWebhook(ctx, tt.url)
+		var refused *RefusedError
+		switch {
+		case tt.refusedAs == "" && err != nil:
+			t.Errorf("%s: %v, want no objection", tt.url, err)
+		case tt.refusedAs != "" && (!errors.As(err, &refused) || refused.Kind != tt.refusedAs):
+			t.Errorf("%s: %v, want refused as %s", tt.url, err, tt.refusedAs)
+		}
+	}
+	allowed := Networks{Allowed: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	if err := allowed.CheckWebhook(ctx, "http://10.1.2.3/hooks/x"); err != nil {
+		t.Errorf("with 10.0.0.0/8 allowed: %v", err)
 	}
 }

@@ -112,7 +112,9 @@ type Worker struct {
 	// events go out one after the other, in order; a slow or dead webhook
 	// holds up only its own channel.
 	Parallel int
-	wake     chan struct{}
+	// nets is where webhooks may post (see NewClient).
+	nets Networks
+	wake chan struct{}
 
 	mu       sync.Mutex
 	busy     map[uint]bool // channels being posted to
@@ -132,7 +134,7 @@ func NewWorker(db *models.DB, baseURL string, log *slog.Logger, nets Networks) *
 	}
 	nets.Own = append(nets.Own, own...)
 	return &Worker{
-		DB: db, BaseURL: baseURL, Log: log,
+		DB: db, BaseURL: baseURL, Log: log, nets: nets,
 		Client:      NewClient(nets),
 		Poll:        2 * time.Second,
 		MaxAttempts: 8,
@@ -293,6 +295,12 @@ func (w *Worker) record(ctx context.Context, item *models.OutboxItem, del models
 	if err := w.DB.FinishAttempt(ctx, item, del, state, retryAt); err != nil {
 		w.Log.Error("notify: record attempt without details", "err", err, "item", item.ID)
 	}
+}
+
+// CheckWebhook says whether Klaxon would refuse to post to rawURL's host
+// (see Networks.CheckWebhook).
+func (w *Worker) CheckWebhook(ctx context.Context, rawURL string) error {
+	return w.nets.CheckWebhook(ctx, rawURL)
 }
 
 // Post sends one alert event to ch and describes what happened. It does not
