@@ -455,7 +455,21 @@ func TestWebhookNetworks(t *testing.T) {
 	refused := webtest.Start(t, func(c *web.Config) { c.WebhookAllowLoopback = false })
 	cl := refused.NewClient()
 	cl.SignUp("Ops", "ops@example.com", password)
-	id := createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {mm.URL + "/hooks/abcdefghijklmnop"}, "events": {"opened"}})
+	form := url.Values{"name": {"ops"}, "webhook_url": {mm.URL + "/hooks/abcdefghijklmnop"}, "events": {"opened"}}
+	if p := cl.Submit("/channels/new", "/channels", form); p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Text("#err-webhook_url"), "loopback") {
+		t.Errorf("saving a loopback webhook: %d %q, want 422", p.Status, p.Text("#err-webhook_url"))
+	}
+	// A channel saved before (an upgrade, or a name that resolved
+	// elsewhere then) is refused when it posts.
+	var u models.User
+	if err := refused.DB().Where("email = ?", "ops@example.com").First(&u).Error; err != nil {
+		t.Fatal(err)
+	}
+	ch, err := refused.DB().CreateChannel(context.Background(), u.AccountID, models.ChannelInput{Name: "ops", WebhookURL: mm.URL + "/hooks/abcdefghijklmnop", Events: []string{models.NotifyOpened}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ch.PublicID
 	p := cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil)
 	page := cl.Get(p.Location)
 	msg := page.Text(".flash-error")
