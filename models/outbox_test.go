@@ -17,18 +17,7 @@ func TestDueOutboxKeepsEachChannelInOrder(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db := webtest.OpenDB(t, url)
 			ctx := context.Background()
-			u, err := db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse", Confirm: "correct horse"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var channels []uint
-			for _, n := range []string{"c", "d"} {
-				ch, err := db.CreateChannel(ctx, u.AccountID, models.ChannelInput{Name: n, WebhookURL: "https://chat.example.com/hooks/" + n, Events: []string{models.NotifyOpened}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				channels = append(channels, ch.ID)
-			}
+			channels := teamChannels(t, db, "c", "d")
 			now := time.Now().UTC()
 			items := []models.OutboxItem{
 				{ChannelID: channels[0], AlertID: 1, Event: models.NotifyOpened, State: models.OutboxPending, NextAttemptAt: now.Add(time.Minute), Attempts: 1, CreatedAt: now},
@@ -69,21 +58,8 @@ func TestDueOutboxLimitKeepsEachChannelInOrder(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db := webtest.OpenDB(t, url)
 			ctx := context.Background()
-			u, err := db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse", Confirm: "correct horse"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var c, d uint
-			for _, ch := range []struct {
-				name string
-				id   *uint
-			}{{"c", &c}, {"d", &d}} {
-				created, err := db.CreateChannel(ctx, u.AccountID, models.ChannelInput{Name: ch.name, WebhookURL: "https://chat.example.com/hooks/" + ch.name, Events: []string{models.NotifyOpened}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				*ch.id = created.ID
-			}
+			channels := teamChannels(t, db, "c", "d")
+			c, d := channels[0], channels[1]
 			now := time.Now().UTC()
 			add := func(channel, alert uint, event string, at time.Time, attempts int) models.OutboxItem {
 				it := models.OutboxItem{ChannelID: channel, AlertID: alert, Event: event, State: models.OutboxPending, Attempts: attempts, NextAttemptAt: at, CreatedAt: now}
@@ -132,4 +108,24 @@ func TestDueOutboxLimitKeepsEachChannelInOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// teamChannels makes a team with notification channels of the given names
+// and returns their ids.
+func teamChannels(t *testing.T, db *models.DB, names ...string) []uint {
+	t.Helper()
+	ctx := context.Background()
+	u, err := db.CreateAccount(ctx, models.SignUp{Team: "Ops", Email: "ops@example.com", Password: "correct horse", Confirm: "correct horse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint
+	for _, n := range names {
+		ch, err := db.CreateChannel(ctx, u.AccountID, models.ChannelInput{Name: n, WebhookURL: "https://chat.example.com/hooks/" + n, Events: []string{models.NotifyOpened}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ch.ID)
+	}
+	return ids
 }

@@ -283,17 +283,7 @@ func TestNotificationWorkerRestart(t *testing.T) {
 	db := webtest.OpenDB(t, webtest.SQLiteURL(t))
 	ctx := context.Background()
 	mm := newFakeMattermost(t, nil)
-	u, err := db.CreateAccount(ctx, models.SignUp{Team: "T", Email: "t@example.com", Password: password, Confirm: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	integ, err := db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "I", DefaultUrgency: "low"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.CreateChannel(ctx, u.AccountID, models.ChannelInput{Name: "C", WebhookURL: mm.URL, Events: []string{"opened"}}); err != nil {
-		t.Fatal(err)
-	}
+	_, integ := teamWithChannel(t, db, mm.URL, "opened")
 	w, err := models.NewWriter(db, models.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -570,4 +560,23 @@ func TestChannelFormRefusesWebhooksKlaxonWillNotPost(t *testing.T) {
 	if ch.WebhookURL != "https://203.0.113.7/hooks/secretsecret" {
 		t.Errorf("webhook after the refused edit: %q, want the old one kept", ch.WebhookURL)
 	}
+}
+
+// teamWithChannel makes a team with an integration and a notification
+// channel posting events to webhook.
+func teamWithChannel(t *testing.T, db *models.DB, webhook string, events ...string) (*models.User, *models.Integration) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := db.CreateAccount(ctx, models.SignUp{Team: "T", Email: "t@example.com", Password: password, Confirm: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	integ, err := db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "I", DefaultUrgency: "low"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateChannel(ctx, u.AccountID, models.ChannelInput{Name: "C", WebhookURL: webhook, Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	return u, integ
 }

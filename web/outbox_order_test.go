@@ -29,17 +29,7 @@ func TestNotificationOrderSurvivesABacklog(t *testing.T) {
 				}
 				return http.StatusOK, 0
 			})
-			u, err := db.CreateAccount(ctx, models.SignUp{Team: "T", Email: "t@example.com", Password: password, Confirm: password})
-			if err != nil {
-				t.Fatal(err)
-			}
-			integ, err := db.CreateIntegration(ctx, u.AccountID, models.IntegrationInput{Name: "I", DefaultUrgency: "low"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.CreateChannel(ctx, u.AccountID, models.ChannelInput{Name: "C", WebhookURL: mm.URL, Events: []string{"opened", "resolved"}}); err != nil {
-				t.Fatal(err)
-			}
+			u, integ := teamWithChannel(t, db, mm.URL, "opened", "resolved")
 			w, err := models.NewWriter(db, models.WriterOptions{})
 			if err != nil {
 				t.Fatal(err)
