@@ -76,13 +76,17 @@ func (h *Handler) Signup(c echo.Context) error {
 		Team: c.FormValue("team"), Email: c.FormValue("email"),
 		Password: c.FormValue("password"), Confirm: c.FormValue("confirm"),
 	}
-	u, err := h.DB.CreateAccount(c.Request().Context(), in)
-	var verr models.ValidationErrors
-	if errors.As(err, &verr) {
-		return render(c, http.StatusUnprocessableEntity, views.SignupPage(h.page(c, "Sign up", ""), in.Team, models.NormalizeEmail(in.Email), views.FormErrors(verr)))
+	if err := in.Validate(); err != nil {
+		return h.signupRefused(c, in, err)
 	}
+	if wait := h.Throttle.SignupAttempt(c.RealIP()); wait > 0 {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds(wait))
+		errs := views.FormErrors{"form": "Too many sign-ups from your address. Wait " + humanDuration(wait) + " and try again."}
+		return render(c, http.StatusTooManyRequests, views.SignupPage(h.page(c, "Sign up", ""), in.Team, in.Email, errs))
+	}
+	u, err := h.DB.CreateAccount(c.Request().Context(), in)
 	if err != nil {
-		return err
+		return h.signupRefused(c, in, err)
 	}
 	u.Account.ID = u.AccountID
 	if err := h.Sessions.Login(c, u); err != nil {
@@ -91,6 +95,15 @@ func (h *Handler) Signup(c echo.Context) error {
 	h.Logger(c).Info("team created", "account", u.AccountID, "user", u.ID)
 	h.Sessions.Flash(c, "success", "Welcome to Klaxon! Create an integration to start receiving alerts from Mattermost.")
 	return redirect(c, "/integrations")
+}
+
+// signupRefused shows the form again with what is wrong, or passes err on.
+func (h *Handler) signupRefused(c echo.Context, in models.SignUp, err error) error {
+	var verr models.ValidationErrors
+	if errors.As(err, &verr) {
+		return render(c, http.StatusUnprocessableEntity, views.SignupPage(h.page(c, "Sign up", ""), in.Team, in.Email, views.FormErrors(verr)))
+	}
+	return err
 }
 
 func (h *Handler) LoginPage(c echo.Context) error {

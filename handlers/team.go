@@ -25,16 +25,30 @@ func (h *Handler) Team(c echo.Context) error {
 
 func (h *Handler) AddTeammate(c echo.Context) error {
 	in := models.NewTeammate{Email: c.FormValue("email"), Password: c.FormValue("password"), Confirm: c.FormValue("confirm")}
-	u, err := h.DB.AddTeammate(c.Request().Context(), CurrentUser(c).AccountID, in)
-	var verr models.ValidationErrors
-	if errors.As(err, &verr) {
-		return h.teamPage(c, http.StatusUnprocessableEntity, models.NormalizeEmail(in.Email), views.FormErrors(verr))
+	if err := in.Validate(); err != nil {
+		return h.teammateRefused(c, in, err)
 	}
+	me := CurrentUser(c)
+	if wait := h.Throttle.TeammateAttempt(me.AccountID, c.RealIP()); wait > 0 {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds(wait))
+		errs := views.FormErrors{"form": "Too many teammates added in a short time. Wait " + humanDuration(wait) + " and try again."}
+		return h.teamPage(c, http.StatusTooManyRequests, in.Email, errs)
+	}
+	u, err := h.DB.AddTeammate(c.Request().Context(), me.AccountID, in)
 	if err != nil {
-		return err
+		return h.teammateRefused(c, in, err)
 	}
 	h.Sessions.Flash(c, "success", u.Email+" can now log in to your team.")
 	return redirect(c, "/team")
+}
+
+// teammateRefused shows the form again with what is wrong, or passes err on.
+func (h *Handler) teammateRefused(c echo.Context, in models.NewTeammate, err error) error {
+	var verr models.ValidationErrors
+	if errors.As(err, &verr) {
+		return h.teamPage(c, http.StatusUnprocessableEntity, in.Email, views.FormErrors(verr))
+	}
+	return err
 }
 
 // ConfirmRemoveTeammate asks before removing a teammate.

@@ -36,6 +36,13 @@ const (
 	DefaultLoginAddress  = 50
 	DefaultLoginEmail    = 50
 	DefaultPasswordCheck = 5
+	// Sign-up and add-teammate answers tell whether an email is in use on
+	// this Klaxon (emails are unique across teams); these limits keep them
+	// from listing emails. Every attempt that reaches the email check
+	// counts, whatever the answer.
+	DefaultSignupAddress   = 10
+	DefaultTeammateTeam    = 20
+	DefaultTeammateAddress = 20
 	// DefaultThrottleKeys bounds the table: each key holds at most its
 	// limit's failures, and keys are at most a few hundred bytes.
 	DefaultThrottleKeys = 100_000
@@ -47,6 +54,7 @@ const (
 type Throttle struct {
 	Window                                             time.Duration
 	LoginPair, LoginAddress, LoginEmail, PasswordCheck int
+	SignupAddress, TeammateTeam, TeammateAddress       int
 	// MaxKeys bounds the table (see sweep).
 	MaxKeys int
 	now     func() time.Time
@@ -61,6 +69,7 @@ func NewThrottle() *Throttle {
 	return &Throttle{
 		Window: ThrottleWindow, LoginPair: DefaultLoginPair, LoginAddress: DefaultLoginAddress,
 		LoginEmail: DefaultLoginEmail, PasswordCheck: DefaultPasswordCheck, MaxKeys: DefaultThrottleKeys,
+		SignupAddress: DefaultSignupAddress, TeammateTeam: DefaultTeammateTeam, TeammateAddress: DefaultTeammateAddress,
 		now: time.Now, failures: map[string][]time.Time{},
 	}
 }
@@ -145,6 +154,22 @@ func (t *Throttle) PasswordSucceeded(userID uint) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.failures, t.passwordKey(userID).key)
+}
+
+// SignupAttempt counts a sign-up from ip that reaches the email check and
+// returns how long to wait when the address is at its limit, or 0.
+func (t *Throttle) SignupAttempt(ip string) time.Duration {
+	return t.attempt([]throttleKey{{"signup\x00" + addressKey(ip), t.SignupAddress}})
+}
+
+// TeammateAttempt counts an add-teammate for account from ip that reaches
+// the email check, against the team and against the address (which may
+// have signed up several teams), like SignupAttempt.
+func (t *Throttle) TeammateAttempt(accountID uint, ip string) time.Duration {
+	return t.attempt([]throttleKey{
+		{"teammates\x00" + strconv.FormatUint(uint64(accountID), 10), t.TeammateTeam},
+		{"teammate-addr\x00" + addressKey(ip), t.TeammateAddress},
+	})
 }
 
 // attempt counts one failure on every key, unless one of them is at its

@@ -199,3 +199,40 @@ func TestThrottleIsBounded(t *testing.T) {
 		t.Errorf("%d keys a window later, want only the 3 of the last attempt", len(th.failures))
 	}
 }
+
+// Sign-ups count per address (an IPv6 /64 as one) and apart from log-ins;
+// add-teammate counts per team and per address; the window frees them.
+func TestThrottleSignupAndTeammates(t *testing.T) {
+	th, now := testThrottle()
+	for i := range DefaultSignupAddress {
+		if wait := th.SignupAttempt(fmt.Sprintf("2001:db8:1:2::%x", i+1)); wait != 0 {
+			t.Fatalf("sign-up %d from one /64: wait %v", i+1, wait)
+		}
+	}
+	if th.SignupAttempt("2001:db8:1:2:ffff::1") == 0 {
+		t.Error("a sign-up past the limit from the same /64 was allowed")
+	}
+	if th.SignupAttempt("2001:db8:1:3::1") != 0 || th.LoginAttempt("a@example.com", "2001:db8:1:2::1") != 0 {
+		t.Error("another /64, or a log-in from the throttled one, was refused")
+	}
+	for i := range DefaultTeammateTeam {
+		if th.TeammateAttempt(7, fmt.Sprintf("10.0.0.%d", i)) != 0 {
+			t.Fatalf("teammate %d of team 7: refused", i+1)
+		}
+	}
+	if th.TeammateAttempt(7, "10.9.9.9") == 0 {
+		t.Error("team 7 past its limit from a fresh address was allowed")
+	}
+	for i := range DefaultTeammateAddress {
+		if th.TeammateAttempt(uint(100+i), "10.1.1.1") != 0 {
+			t.Fatalf("teammate %d from 10.1.1.1: refused", i+1)
+		}
+	}
+	if th.TeammateAttempt(200, "10.1.1.1") == 0 {
+		t.Error("a fresh team past the address's limit was allowed")
+	}
+	*now = now.Add(ThrottleWindow)
+	if th.SignupAttempt("2001:db8:1:2::1") != 0 || th.TeammateAttempt(7, "10.1.1.1") != 0 {
+		t.Error("still refused after the window")
+	}
+}

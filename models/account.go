@@ -109,13 +109,20 @@ type NewTeammate struct {
 	Email, Password, Confirm string
 }
 
-// AddTeammate adds a user to account.
-func (d *DB) AddTeammate(ctx context.Context, accountID uint, in NewTeammate) (*User, error) {
-	in.Email = NormalizeEmail(in.Email)
+// Validate normalises the input and reports what is wrong with it.
+func (n *NewTeammate) Validate() error {
+	n.Email = NormalizeEmail(n.Email)
 	errs := ValidationErrors{}
-	validateEmail(errs, in.Email)
-	validatePassword(errs, in.Password, in.Confirm)
-	if err := errs.OrNil(); err != nil {
+	validateEmail(errs, n.Email)
+	validatePassword(errs, n.Password, n.Confirm)
+	return errs.OrNil()
+}
+
+// AddTeammate adds a user to account. An email already in use says whether
+// it is this team's (the Team page lists them anyway), never which team
+// another user belongs to.
+func (d *DB) AddTeammate(ctx context.Context, accountID uint, in NewTeammate) (*User, error) {
+	if err := in.Validate(); err != nil {
 		return nil, err
 	}
 	hash, err := HashPassword(in.Password)
@@ -125,7 +132,14 @@ func (d *DB) AddTeammate(ctx context.Context, accountID uint, in NewTeammate) (*
 	u := &User{AccountID: accountID, Email: in.Email, PasswordHash: hash}
 	err = d.WithContext(ctx).Omit("Account").Create(u).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return nil, ValidationErrors{"email": "This email already belongs to a Klaxon user."}
+		var mine int64
+		if err := d.WithContext(ctx).Model(&User{}).Where("account_id = ? AND email = ?", accountID, in.Email).Count(&mine).Error; err != nil {
+			return nil, err
+		}
+		if mine > 0 {
+			return nil, ValidationErrors{"email": in.Email + " is already on your team."}
+		}
+		return nil, ValidationErrors{"email": "This email cannot be added: it is already in use on this Klaxon, and one email can belong to one team only. Ask them for another address."}
 	}
 	return u, err
 }

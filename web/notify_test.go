@@ -549,7 +549,11 @@ func TestChannelFormRefusesWebhooksKlaxonWillNotPost(t *testing.T) {
 	if both.Status != http.StatusUnprocessableEntity || both.Text("#err-name") == "" || !strings.Contains(both.Text("#err-webhook_url"), "link-local") {
 		t.Errorf("NAT64 of a link-local address with no name: %d %q %q", both.Status, both.Text("#err-name"), both.Text("#err-webhook_url"))
 	}
-	id := createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {"https://203.0.113.7/hooks/secretsecret"}, "events": {"opened"}})
+	doc := cl.Submit("/channels/new", "/channels", url.Values{"name": {"ops"}, "webhook_url": {"https://198.51.100.7/hooks/x"}, "events": {"opened"}})
+	if doc.Status != http.StatusUnprocessableEntity || !strings.Contains(doc.Text("#err-webhook_url"), "documentation address") {
+		t.Errorf("a documentation address: %d %q, want 422", doc.Status, doc.Text("#err-webhook_url"))
+	}
+	id := createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {"https://8.8.4.4/hooks/secretsecret"}, "events": {"opened"}})
 	edit := cl.Get("/channels/" + id + "/edit")
 	p := cl.Post("/channels/"+id, url.Values{"_csrf": {edit.CSRF()}, "name": {"ops"}, "webhook_url": {"http://192.168.1.20/hooks/x"}, "events": {"opened"}})
 	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Text("#err-webhook_url"), "private network") {
@@ -557,7 +561,7 @@ func TestChannelFormRefusesWebhooksKlaxonWillNotPost(t *testing.T) {
 	}
 	var ch models.NotificationChannel
 	srv.DB().Where("public_id = ?", id).First(&ch)
-	if ch.WebhookURL != "https://203.0.113.7/hooks/secretsecret" {
+	if ch.WebhookURL != "https://8.8.4.4/hooks/secretsecret" {
 		t.Errorf("webhook after the refused edit: %q, want the old one kept", ch.WebhookURL)
 	}
 }

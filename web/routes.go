@@ -25,9 +25,10 @@ func (s *Server) routes() {
 		e.GET("/bench/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
 	}
 
-	// Pages: a session (possibly anonymous) and CSRF on every form.
+	// Pages: small url-encoded forms only, from Klaxon's own pages; a
+	// session (possibly anonymous) and CSRF on every form.
 	skipCSRF := func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/integration/") }
-	pages := e.Group("", h.Sessions.Middleware, h.Sessions.CSRF(skipCSRF), noStore)
+	pages := e.Group("", crossOrigin(s.cfg.BaseURL), pageForms, h.Sessions.Middleware, h.Sessions.CSRF(skipCSRF), noStore)
 	pages.GET("/", h.Home)
 	pages.GET("/signup", h.SignupPage)
 	pages.POST("/signup", h.Signup)

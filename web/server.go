@@ -71,6 +71,13 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 			l := log.With("request_id", id)
 			req := c.Request()
 			c.SetRequest(req.WithContext(handlers.WithLogger(req.Context(), l)))
+			// net/http removes the temporary files of a multipart form
+			// parsed on the request it made, not on this copy.
+			defer func() {
+				if f := c.Request().MultipartForm; f != nil {
+					_ = f.RemoveAll()
+				}
+			}()
 			err := next(c)
 			if err != nil {
 				c.Error(err)
@@ -141,6 +148,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	titles := map[int]string{
 		http.StatusNotFound: "Not found", http.StatusForbidden: "Not allowed",
 		http.StatusTooManyRequests: "Too many requests", http.StatusMethodNotAllowed: "Not allowed",
+		http.StatusRequestEntityTooLarge: "Form too large", http.StatusUnsupportedMediaType: "Form not accepted",
 	}
 	title := titles[status]
 	if title == "" {

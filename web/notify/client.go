@@ -245,6 +245,10 @@ var otherInternalNets = []struct {
 	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking network"},
 	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol"},
 	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
+	{netip.MustParsePrefix("192.0.2.0/24"), "documentation"}, // TEST-NET-1, -2 and -3 and IPv6's: examples only
+	{netip.MustParsePrefix("198.51.100.0/24"), "documentation"},
+	{netip.MustParsePrefix("203.0.113.0/24"), "documentation"},
+	{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
 }
 
 // never names ip's kind if no setting may open it, else returns "":

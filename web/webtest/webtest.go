@@ -199,6 +199,12 @@ func (c *Client) do(req *http.Request) *Page {
 	return &Page{Status: resp.StatusCode, Header: resp.Header, Body: string(body), Doc: doc, Location: loc}
 }
 
+// Do sends req with the client's cookies and parses the answer.
+func (c *Client) Do(req *http.Request) *Page {
+	c.tb.Helper()
+	return c.do(req)
+}
+
 // Get fetches path.
 func (c *Client) Get(path string) *Page {
 	c.tb.Helper()
