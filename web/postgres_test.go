@@ -2,12 +2,14 @@ package web_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"klaxon/models"
 	"klaxon/web"
@@ -141,5 +143,51 @@ func TestNodesStartTogetherOnAnEmptyPostgres(t *testing.T) {
 				t.Errorf("round %d: node %d refuses node 0's session: %d %s", round, i+1, p.Status, p.Location)
 			}
 		}
+	}
+}
+
+// TestRateLimitIsSharedAcrossNodes: with two nodes on one PostgreSQL
+// database, a sender gets the integration's limit once, not once per node.
+func TestRateLimitIsSharedAcrossNodes(t *testing.T) {
+	if os.Getenv(webtest.PostgresEnv) == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set but CI is: the PostgreSQL tests must run in CI (.ci/run starts a server)", webtest.PostgresEnv)
+		}
+		t.Logf("NOTICE: %s is not set, so the shared rate-limit test did not run", webtest.PostgresEnv)
+		return
+	}
+	dbURL := webtest.PostgresURL(t)
+	const burst, perSecond = 20, 1.0
+	opts := func(c *web.Config) { c.DatabaseURL, c.RateLimit, c.RateBurst = dbURL, perSecond, burst }
+	a := webtest.Start(t, opts)
+	b := webtest.Start(t, opts)
+	onA := a.NewClient()
+	onA.SignUp("Ops", "ops@example.com", "correct horse battery")
+	id := onA.CreateIntegration("Mattermost", models.UrgencyMedium)
+
+	start := time.Now()
+	accepted, limited := 0, 0
+	for i := range 3 * burst {
+		node := a.URL
+		if i%2 == 1 {
+			node = b.URL
+		}
+		status, raw := webtest.Intake(t, node, id, "application/json", fmt.Sprintf(`{"text":"outage %d","post_id":"shared-%d"}`, i, i))
+		switch status {
+		case http.StatusOK:
+			accepted++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("request %d: %d %s", i, status, raw)
+		}
+	}
+	elapsed := time.Since(start)
+	// The burst, what refilled meanwhile, and at most one unspent lot (a
+	// tenth of the burst) per node.
+	most := burst + int(perSecond*elapsed.Seconds()) + 1 + 2*(burst/10)
+	if accepted < burst || accepted > most {
+		t.Errorf("%d accepted, %d limited over two nodes in %s: want between %d (the burst) and %d; per-node limits would let about %d through",
+			accepted, limited, elapsed.Round(time.Millisecond), burst, most, 2*burst)
 	}
 }
