@@ -133,6 +133,28 @@ func sqliteDSN(path string) (string, error) {
 	return "file:" + path + "?" + q.Encode(), nil
 }
 
+// migrationLock holds PostgreSQL's advisory lock for migrations in the
+// current schema on a connection of its own until unlock is called.
+func (d *DB) migrationLock(ctx context.Context) (unlock func(), err error) {
+	sqlDB, err := d.DB.DB()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	const key = "hashtext('klaxon migrations ' || current_schema())"
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock("+key+")"); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("wait for other nodes' migrations: %w", err)
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock("+key+")")
+		conn.Close()
+	}, nil
+}
+
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error {
 	sqlDB, err := d.DB.DB()
@@ -151,9 +173,20 @@ func (d *DB) Close() error {
 	return sqlDB.Close()
 }
 
+// migrate brings the schema up to date. On PostgreSQL, nodes that start at
+// the same moment on one database take turns (an advisory lock per schema),
+// since concurrent CREATE TABLE and CREATE INDEX statements race in the
+// catalog; the second node then finds the schema done.
 func (d *DB) migrate(ctx context.Context) error {
+	if d.Dialect == "postgres" {
+		unlock, err := d.migrationLock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	db := d.WithContext(ctx)
-	if err := db.AutoMigrate(&Setting{}, &Account{}, &User{}, &Session{}, &Integration{}, &Alert{}, &AlertEvent{}, &IntegrationLog{}, &NotificationChannel{}, &OutboxItem{}, &Delivery{}); err != nil {
+	if err := db.AutoMigrate(&Setting{}, &Account{}, &User{}, &Session{}, &Integration{}, &Alert{}, &AlertEvent{}, &IntegrationLog{}, &NotificationChannel{}, &OutboxItem{}, &Delivery{}, &RateBucket{}); err != nil {
 		return err
 	}
 	// One unresolved alert per dedup key and integration: the database, not

@@ -1,5 +1,12 @@
 package models
 
+import (
+	"context"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
 // MaskTokenAnyBody exposes MaskToken's general path to the tests, which
 // check that the fast path gives the same result.
 func MaskTokenAnyBody(body string) string { return maskTokenAnyBody(body) }
@@ -13,3 +20,8 @@ func MaskPlainJSON(body string) (string, bool) { return maskPlainJSON(body) }
 func ParsePlainJSON(body []byte) (*MattermostPayload, bool) { return parsePlainJSON(body) }
 
 func ParseAnyJSON(body []byte) (*MattermostPayload, error) { return parseAnyJSON(body) }
+
+// TakeShared exposes a lease from the database's shared rate buckets.
+func TakeShared(ctx context.Context, db *DB, key string, want int, perSecond float64, burst int) (int, time.Duration, error) {
+	return (&sharedBuckets{db: db}).take(ctx, key, want, rate.Limit(perSecond), burst)
+}

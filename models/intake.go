@@ -176,6 +176,11 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		limiters:        newLimiterSet(opts.RatePerSecond, opts.Burst),
 		refusedLimiters: newLimiterSet(opts.RatePerSecond, opts.Burst),
 	}
+	if db.Dialect == "postgres" {
+		// Nodes sharing the database share the limits too.
+		w.limiters.share(db, "intake:")
+		w.refusedLimiters.share(db, "refused:")
+	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(w.ctx, opts.BatchTimeout)
 	defer cancel()

@@ -29,6 +29,11 @@ type limiterSet struct {
 	max       int
 	buckets   map[uint]*rate.Limiter
 	nextSweep time.Time
+	// With several nodes on one PostgreSQL database, the counts live in
+	// the database (see share); leases holds this node's part of them.
+	shared *sharedBuckets
+	prefix string
+	leases map[uint]*lease
 }
 
 // newLimiterSet returns a set of buckets refilling at perSecond (0: no
@@ -45,6 +50,11 @@ func (s *limiterSet) take(id uint, now time.Time) time.Duration {
 	}
 	if !now.Before(s.nextSweep) {
 		s.sweep(now)
+	}
+	if s.shared != nil {
+		if delay, err := s.takeShared(id, now); err == nil {
+			return delay
+		}
 	}
 	lim, ok := s.buckets[id]
 	if !ok {
@@ -68,6 +78,7 @@ func (s *limiterSet) take(id uint, now time.Time) time.Duration {
 // early only the few requests it was missing.
 func (s *limiterSet) sweep(now time.Time) {
 	s.nextSweep = now.Add(limiterSweepEvery)
+	s.sweepLeases(now)
 	for id, lim := range s.buckets {
 		if lim.TokensAt(now) >= float64(s.burst) {
 			delete(s.buckets, id)

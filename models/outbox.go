@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"gorm.io/gorm"
@@ -26,8 +27,11 @@ type OutboxItem struct {
 	Attempts      int       `gorm:"not null;default:0"`
 	NextAttemptAt time.Time `gorm:"not null;index:idx_outbox_due,priority:2"`
 	ClaimedUntil  *time.Time
-	LastError     string    `gorm:"size:500;not null;default:''"`
-	CreatedAt     time.Time `gorm:"not null"`
+	// ClaimToken fences a claim: it is new at every claim, and a worker's
+	// result is recorded only while the item still carries its token.
+	ClaimToken string    `gorm:"size:32;not null;default:''"`
+	LastError  string    `gorm:"size:500;not null;default:''"`
+	CreatedAt  time.Time `gorm:"not null"`
 }
 
 // Delivery is one attempt to post to a channel, for its delivery log.
@@ -101,17 +105,28 @@ func (d *DB) DueOutbox(ctx context.Context, now time.Time, limit int, skip []uin
 	return items, err
 }
 
-// ClaimOutbox takes an item for one worker until until; false means another
-// worker (perhaps on another instance) has it, or it may not go yet: its
-// retry time has not come, or an earlier event of its channel is still
-// pending (whatever list the caller worked from).
-func (d *DB) ClaimOutbox(ctx context.Context, id uint, now, until time.Time) (bool, error) {
+// ClaimOutbox takes item for one worker until until, and gives it a new
+// claim token (kept in item.ClaimToken) that FinishAttempt checks; false
+// means another worker (perhaps on another instance) has it, or it may not
+// go yet: its retry time has not come, or an earlier event of its channel
+// is still pending (whatever list the caller worked from).
+func (d *DB) ClaimOutbox(ctx context.Context, item *OutboxItem, now, until time.Time) (bool, error) {
+	token := RandomToken(16)
 	res := d.WithContext(ctx).Model(&OutboxItem{}).
-		Where("id = ? AND state = ? AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)", id, OutboxPending, now.UTC(), now.UTC()).
+		Where("id = ? AND state = ? AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)", item.ID, OutboxPending, now.UTC(), now.UTC()).
 		Where(`NOT EXISTS (SELECT 1 FROM outbox_items AS earlier WHERE earlier.channel_id = outbox_items.channel_id AND earlier.id < outbox_items.id AND earlier.state = ?)`, OutboxPending).
-		Update("claimed_until", until.UTC())
-	return res.RowsAffected == 1, res.Error
+		Updates(map[string]any{"claimed_until": until.UTC(), "claim_token": token})
+	if res.Error != nil || res.RowsAffected != 1 {
+		return false, res.Error
+	}
+	u := until.UTC()
+	item.ClaimedUntil, item.ClaimToken = &u, token
+	return true, nil
 }
+
+// ErrClaimLost is FinishAttempt's answer to a worker whose claim ran out and
+// was taken by another worker: its result is not recorded over the other's.
+var ErrClaimLost = errors.New("the outbox item's claim ran out and another worker took it")
 
 // OutboxTarget loads what a post needs: the channel and the alert with its
 // integration.
@@ -130,9 +145,14 @@ func (d *DB) OutboxTarget(ctx context.Context, item *OutboxItem) (*NotificationC
 }
 
 // FinishAttempt records an attempt in the delivery log and moves the item
-// on: delivered, failed for good, or pending until retryAt.
+// on: delivered, failed for good, or pending until retryAt. The item moves
+// only while it still carries the caller's claim token: a worker that
+// stalled past its claim, while another worker took the item, gets
+// ErrClaimLost and changes nothing (its attempt stays in the delivery log,
+// marked late, since the post itself may have been made).
 func (d *DB) FinishAttempt(ctx context.Context, item *OutboxItem, del Delivery, state string, retryAt time.Time) error {
-	return d.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	lost := false
+	err := d.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		del.CreatedAt = time.Now().UTC()
 		del.Excerpt = truncate(CleanText(del.Excerpt), 500)
 		del.Error = truncate(CleanText(del.Error), 500)
@@ -142,11 +162,24 @@ func (d *DB) FinishAttempt(ctx context.Context, item *OutboxItem, del Delivery, 
 		if item.ID == 0 { // a test message has no outbox item
 			return nil
 		}
-		return tx.Model(&OutboxItem{}).Where("id = ?", item.ID).Updates(map[string]any{
+		res := tx.Model(&OutboxItem{}).Where("id = ? AND claim_token = ? AND state = ?", item.ID, item.ClaimToken, OutboxPending).Updates(map[string]any{
 			"state": state, "attempts": del.Attempt, "next_attempt_at": retryAt.UTC(),
-			"claimed_until": nil, "last_error": del.Error,
-		}).Error
+			"claimed_until": nil, "claim_token": "", "last_error": del.Error,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			lost = true
+			return tx.Model(&Delivery{}).Where("id = ?", del.ID).
+				Update("error", truncate("late: the claim ran out and another worker took the item; "+del.Error, 500)).Error
+		}
+		return nil
 	})
+	if err == nil && lost {
+		return ErrClaimLost
+	}
+	return err
 }
 
 // Deliveries returns the newest limit delivery-log rows of a channel.

@@ -2,6 +2,8 @@ package models_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,10 +81,10 @@ func TestDueOutboxLimitKeepsEachChannelInOrder(t *testing.T) {
 			for i := range 60 {
 				add(c, uint(100+i), models.NotifyOpened, now.Add(time.Second), 0)
 			}
-			if ok, err := db.ClaimOutbox(ctx, resolved.ID, now.Add(2*time.Second), now.Add(time.Minute)); err != nil || ok {
+			if ok, err := db.ClaimOutbox(ctx, &resolved, now.Add(2*time.Second), now.Add(time.Minute)); err != nil || ok {
 				t.Errorf("claim of 'resolved' while 'opened' waits for its retry: %v (%v), want refused", ok, err)
 			}
-			if ok, err := db.ClaimOutbox(ctx, opened.ID, now.Add(2*time.Second), now.Add(time.Minute)); err != nil || ok {
+			if ok, err := db.ClaimOutbox(ctx, &opened, now.Add(2*time.Second), now.Add(time.Minute)); err != nil || ok {
 				t.Errorf("claim of 'opened' before its retry time: %v (%v), want refused", ok, err)
 			}
 			due, err := db.DueOutbox(ctx, now.Add(9*time.Second), 50, nil)
@@ -103,8 +105,75 @@ func TestDueOutboxLimitKeepsEachChannelInOrder(t *testing.T) {
 					t.Errorf("channel c's items out of order: %v", inC)
 				}
 			}
-			if ok, err := db.ClaimOutbox(ctx, opened.ID, now.Add(9*time.Second), now.Add(time.Minute)); err != nil || !ok {
+			if ok, err := db.ClaimOutbox(ctx, &opened, now.Add(9*time.Second), now.Add(time.Minute)); err != nil || !ok {
 				t.Errorf("claim of the due 'opened': %v (%v), want it taken", ok, err)
+			}
+		})
+	}
+}
+
+// TestOutboxClaimIsFenced: a worker that stalls past its claim, while
+// another worker takes the item, cannot record its late result over the
+// other's: its write is refused (ErrClaimLost), the item keeps the new
+// worker's claim, and only the new worker moves it on.
+func TestOutboxClaimIsFenced(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			db := webtest.OpenDB(t, url)
+			ctx := context.Background()
+			ch := teamChannels(t, db, "c")[0]
+			now := time.Now().UTC()
+			item := models.OutboxItem{ChannelID: ch, AlertID: 1, Event: models.NotifyOpened, State: models.OutboxPending, NextAttemptAt: now, CreatedAt: now}
+			if err := db.Create(&item).Error; err != nil {
+				t.Fatal(err)
+			}
+			// Worker A claims for 40 s, then stalls (say, in a GC pause or on
+			// a slow disk) while recording its attempt.
+			a := item
+			if ok, err := db.ClaimOutbox(ctx, &a, now, now.Add(40*time.Second)); err != nil || !ok {
+				t.Fatalf("A's claim: %v %v", ok, err)
+			}
+			// While A holds the claim, B cannot take the item.
+			b := item
+			if ok, err := db.ClaimOutbox(ctx, &b, now.Add(39*time.Second), now.Add(79*time.Second)); err != nil || ok {
+				t.Fatalf("B's claim while A's runs: %v %v, want refused", ok, err)
+			}
+			// A's claim ran out: B takes the item.
+			if ok, err := db.ClaimOutbox(ctx, &b, now.Add(41*time.Second), now.Add(81*time.Second)); err != nil || !ok {
+				t.Fatalf("B's claim after A's ran out: %v %v", ok, err)
+			}
+			if a.ClaimToken == "" || a.ClaimToken == b.ClaimToken {
+				t.Fatalf("claim tokens %q and %q: want two different ones", a.ClaimToken, b.ClaimToken)
+			}
+			// A wakes up and records "failed for good": refused.
+			err := db.FinishAttempt(ctx, &a, models.Delivery{ChannelID: ch, OutboxID: item.ID, Event: item.Event, Attempt: 1, Status: 400}, models.OutboxFailed, now)
+			if !errors.Is(err, models.ErrClaimLost) {
+				t.Fatalf("A's late FinishAttempt: %v, want ErrClaimLost", err)
+			}
+			var got models.OutboxItem
+			if err := db.First(&got, item.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			if got.State != models.OutboxPending || got.ClaimToken != b.ClaimToken || got.Attempts != 0 {
+				t.Fatalf("after A's late write: state %s, token %q (B's %q), attempts %d; want B's claim untouched", got.State, got.ClaimToken, b.ClaimToken, got.Attempts)
+			}
+			// B records its delivery: accepted.
+			if err := db.FinishAttempt(ctx, &b, models.Delivery{ChannelID: ch, OutboxID: item.ID, Event: item.Event, Attempt: 1, Status: 200}, models.OutboxDelivered, now); err != nil {
+				t.Fatalf("B's FinishAttempt: %v", err)
+			}
+			if err := db.First(&got, item.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			if got.State != models.OutboxDelivered || got.ClaimToken != "" {
+				t.Fatalf("after B's write: state %s, token %q; want delivered", got.State, got.ClaimToken)
+			}
+			// A's attempt is in the delivery log, marked late.
+			dels, err := db.Deliveries(ctx, ch, 10)
+			if err != nil || len(dels) != 2 {
+				t.Fatalf("delivery log: %d rows (%v), want A's and B's", len(dels), err)
+			}
+			if !strings.HasPrefix(dels[1].Error, "late:") || dels[0].Error != "" {
+				t.Errorf("delivery log errors %q (B) and %q (A): want A's marked late", dels[0].Error, dels[1].Error)
 			}
 		})
 	}

@@ -11,8 +11,10 @@
 //     files and times list pages, a filtered list, a deep page and a text
 //     search through the real router.
 //
-// KLAXON_BENCH_DATABASE_URL=postgres://… runs the intake part on PostgreSQL
-// (in a schema of its own, dropped afterwards).
+// KLAXON_BENCH_DATABASE_URL=postgres://… also runs the intake part on
+// PostgreSQL and with two klaxon nodes on one PostgreSQL database (each in a
+// schema of its own, dropped afterwards); `make bench` sets it to a
+// throwaway server when PostgreSQL is installed.
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -85,9 +88,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	o.databaseURL = getenv("KLAXON_BENCH_DATABASE_URL")
 	ok := true
 	if !o.skipIntake {
-		pass, err := benchIntake(ctx, o, stdout)
+		pass, err := benchIntakeAll(ctx, o, stdout)
 		if err != nil {
-			return fmt.Errorf("intake: %w", err)
+			return err
 		}
 		ok = ok && pass
 	}
@@ -102,6 +105,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("some checks or targets failed (marked FAIL above)")
 	}
 	return nil
+}
+
+// benchIntakeAll builds klaxon once and measures the intake on SQLite and,
+// when KLAXON_BENCH_DATABASE_URL names a PostgreSQL server, on PostgreSQL
+// and with two nodes on it.
+func benchIntakeAll(ctx context.Context, o options, out io.Writer) (bool, error) {
+	dir, err := os.MkdirTemp("", "klaxon-bench-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintln(out, "building klaxon (go build -tags sqlite_fts5)…")
+	bin := filepath.Join(dir, "klaxon")
+	if err := buildKlaxon(ctx, bin); err != nil {
+		return false, err
+	}
+	ok, err := benchIntake(ctx, o, out, bin, dir, "")
+	if err != nil {
+		return false, fmt.Errorf("intake on SQLite: %w", err)
+	}
+	if o.databaseURL == "" {
+		fmt.Fprintln(out, "\n(KLAXON_BENCH_DATABASE_URL is not set: no PostgreSQL or two-node figures; `make bench` starts a throwaway PostgreSQL when one is installed)")
+		return ok, nil
+	}
+	pass, err := benchIntake(ctx, o, out, bin, dir, o.databaseURL)
+	if err != nil {
+		return false, fmt.Errorf("intake on PostgreSQL: %w", err)
+	}
+	ok = ok && pass
+	pass, err = benchTwoNodes(ctx, o, out, bin, dir, o.databaseURL)
+	if err != nil {
+		return false, fmt.Errorf("two nodes: %w", err)
+	}
+	return ok && pass, nil
 }
 
 // verdict marks a measured figure against its target.

@@ -248,7 +248,7 @@ const maxPerRun = 10
 func (w *Worker) deliver(item *models.OutboxItem) bool {
 	ctx := context.Background()
 	now := time.Now()
-	ok, err := w.DB.ClaimOutbox(ctx, item.ID, now, now.Add(w.Client.Timeout+30*time.Second))
+	ok, err := w.DB.ClaimOutbox(ctx, item, now, now.Add(w.Client.Timeout+30*time.Second))
 	if err != nil || !ok {
 		return false
 	}
@@ -288,6 +288,10 @@ func (w *Worker) deliver(item *models.OutboxItem) bool {
 func (w *Worker) record(ctx context.Context, item *models.OutboxItem, del models.Delivery, state string, retryAt time.Time) {
 	err := w.DB.FinishAttempt(ctx, item, del, state, retryAt)
 	if err == nil {
+		return
+	}
+	if errors.Is(err, models.ErrClaimLost) {
+		w.Log.Warn("notify: attempt recorded late: the claim ran out and another worker took the item", "item", item.ID)
 		return
 	}
 	w.Log.Error("notify: record attempt", "err", err, "item", item.ID)

@@ -5,6 +5,7 @@ package webtest
 import (
 	"context"
 	"embed"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -102,14 +103,25 @@ type Server struct {
 // configuration (database, signup, limits) before it starts.
 func Start(tb testing.TB, options ...func(*web.Config)) *Server {
 	tb.Helper()
+	s, err := TryStart(tb, options...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// TryStart is Start that returns its error instead of failing the test, for
+// use from other goroutines.
+func TryStart(tb testing.TB, options ...func(*web.Config)) (*Server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("listen: %v", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	base := "http://" + ln.Addr().String()
-	cfg, err := web.ParseConfig([]string{"-base-url", base, "-database", SQLiteURL(tb)}, func(string) string { return "" }, io.Discard)
+	cfg, err := web.ParseConfig([]string{"-base-url", base, "-database", "sqlite:" + filepath.Join(tb.TempDir(), "klaxon.db")}, func(string) string { return "" }, io.Discard)
 	if err != nil {
-		tb.Fatalf("config: %v", err)
+		ln.Close()
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	cfg.Addr = ln.Addr().String()
 	cfg.WebhookAllowLoopback = true // the tests' fake Mattermost listens on loopback
@@ -121,7 +133,7 @@ func Start(tb testing.TB, options ...func(*web.Config)) *Server {
 	app, err := web.Start(context.Background(), cfg, log, ln)
 	if err != nil {
 		ln.Close()
-		tb.Fatalf("start klaxon: %v", err)
+		return nil, fmt.Errorf("start klaxon: %w", err)
 	}
 	s := &Server{URL: base, Config: cfg, App: app, Logs: logs, tb: tb}
 	tb.Cleanup(func() {
@@ -129,7 +141,7 @@ func Start(tb testing.TB, options ...func(*web.Config)) *Server {
 			tb.Errorf("shutdown: %v", err)
 		}
 	})
-	return s
+	return s, nil
 }
 
 // DB is the server's database.
