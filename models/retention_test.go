@@ -192,8 +192,10 @@ func TestPruneKeepsWhatMatters(t *testing.T) {
 			if len(intakeErrs) > 0 {
 				t.Errorf("intake failed while pruning: %v", intakeErrs[:min(3, len(intakeErrs))])
 			}
-			if n < 2 || slow > 2*time.Second {
-				t.Errorf("while pruning (%v): %d intake requests answered, slowest %v; want several, none stalled", took, n, slow)
+			// At least one answered while pruning, and none held for long; how
+			// many depends on how busy the machine is.
+			if n < 1 || slow > 2*time.Second {
+				t.Errorf("while pruning (%v): %d intake requests answered, slowest %v; want some, none stalled", took, n, slow)
 			}
 			t.Logf("%s: pruned %d alerts and %d log rows in %v; %d intake requests meanwhile, slowest %v", name, alerts, rows, took, n, slow)
 
