@@ -1,11 +1,14 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"sync"
 	"time"
+
+	"klaxon/models"
 )
 
 // The throttle's limits: failed password checks allowed per Window for one
@@ -62,7 +65,17 @@ type Throttle struct {
 	mu        sync.Mutex
 	failures  map[string][]time.Time
 	lastSweep time.Time
+	// db, when set (several nodes on one PostgreSQL), holds the counts
+	// instead of failures, so that every node counts against one table.
+	db *models.DB
 }
+
+// UseDatabase makes the throttle count in db, shared by every node on it.
+// Should the database fail, the node counts in its own memory meanwhile.
+func (t *Throttle) UseDatabase(db *models.DB) { t.db = db }
+
+// throttleDBTimeout bounds each of the throttle's database calls.
+const throttleDBTimeout = 2 * time.Second
 
 // NewThrottle returns a throttle with the default limits.
 func NewThrottle() *Throttle {
@@ -131,6 +144,14 @@ func (t *Throttle) LoginAttempt(email, ip string) time.Duration {
 // start over.
 func (t *Throttle) LoginSucceeded(email, ip string) {
 	keys := t.loginKeys(email, ip)
+	if t.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), throttleDBTimeout)
+		defer cancel()
+		_ = t.db.ThrottleForget(ctx, keys[0].key)
+		for _, k := range keys[1:] {
+			_ = t.db.ThrottleTakeBack(ctx, k.key)
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.failures, keys[0].key)
@@ -151,6 +172,11 @@ func (t *Throttle) PasswordAttempt(userID uint) time.Duration {
 
 // PasswordSucceeded forgets the user's failed checks: they know it.
 func (t *Throttle) PasswordSucceeded(userID uint) {
+	if t.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), throttleDBTimeout)
+		defer cancel()
+		_ = t.db.ThrottleForget(ctx, t.passwordKey(userID).key)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.failures, t.passwordKey(userID).key)
@@ -176,6 +202,11 @@ func (t *Throttle) TeammateAttempt(accountID uint, ip string) time.Duration {
 // limit: then nothing is counted (waiting out a lock-out does not extend it)
 // and the longest wait is returned.
 func (t *Throttle) attempt(keys []throttleKey) time.Duration {
+	if t.db != nil {
+		if wait, err := t.attemptShared(keys); err == nil {
+			return wait
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -195,6 +226,28 @@ func (t *Throttle) attempt(keys []throttleKey) time.Duration {
 		t.failures[k.key] = append(t.failures[k.key], now)
 	}
 	return 0
+}
+
+// attemptShared is attempt on the database's table.
+func (t *Throttle) attemptShared(keys []throttleKey) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), throttleDBTimeout)
+	defer cancel()
+	t.mu.Lock()
+	sweep := t.now().Sub(t.lastSweep) >= t.Window
+	if sweep {
+		t.lastSweep = t.now()
+	}
+	t.mu.Unlock()
+	if sweep {
+		if err := t.db.ThrottleSweep(ctx, t.Window); err != nil {
+			return 0, err
+		}
+	}
+	list := make([]models.ThrottleKey, len(keys))
+	for i, k := range keys {
+		list[i] = models.ThrottleKey{Key: k.key, Max: k.max}
+	}
+	return t.db.ThrottleAttempt(ctx, list, t.Window)
 }
 
 // recent drops failures older than the window; callers hold mu.

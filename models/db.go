@@ -186,7 +186,7 @@ func (d *DB) migrate(ctx context.Context) error {
 		defer unlock()
 	}
 	db := d.WithContext(ctx)
-	if err := db.AutoMigrate(&Setting{}, &Account{}, &User{}, &Session{}, &Integration{}, &Alert{}, &AlertEvent{}, &IntegrationLog{}, &NotificationChannel{}, &OutboxItem{}, &Delivery{}, &RateBucket{}); err != nil {
+	if err := db.AutoMigrate(&Setting{}, &Account{}, &User{}, &Session{}, &Integration{}, &Alert{}, &AlertEvent{}, &IntegrationLog{}, &NotificationChannel{}, &OutboxItem{}, &Delivery{}, &RateBucket{}, &ThrottleFailure{}); err != nil {
 		return err
 	}
 	// One unresolved alert per dedup key and integration: the database, not

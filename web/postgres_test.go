@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"klaxon/handlers"
 	"klaxon/models"
 	"klaxon/web"
 	"klaxon/web/webtest"
@@ -189,5 +190,39 @@ func TestRateLimitIsSharedAcrossNodes(t *testing.T) {
 	if accepted < burst || accepted > most {
 		t.Errorf("%d accepted, %d limited over two nodes in %s: want between %d (the burst) and %d; per-node limits would let about %d through",
 			accepted, limited, elapsed.Round(time.Millisecond), burst, most, 2*burst)
+	}
+}
+
+// TestLoginThrottleIsSharedAcrossNodes: a password guesser spreading tries
+// over two nodes gets the limit once, not once per node; the real user's
+// log-in on one node clears the count for both.
+func TestLoginThrottleIsSharedAcrossNodes(t *testing.T) {
+	if os.Getenv(webtest.PostgresEnv) == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set but CI is: the PostgreSQL tests must run in CI (.ci/run starts a server)", webtest.PostgresEnv)
+		}
+		t.Logf("NOTICE: %s is not set, so the shared throttle test did not run", webtest.PostgresEnv)
+		return
+	}
+	dbURL := webtest.PostgresURL(t)
+	onPostgres := func(c *web.Config) { c.DatabaseURL = dbURL }
+	a := webtest.Start(t, onPostgres)
+	b := webtest.Start(t, onPostgres)
+	a.NewClient().SignUp("Ops", "ops@example.com", "correct horse battery")
+
+	login := func(s *webtest.Server, password string) int {
+		c := s.NewClient()
+		return c.Submit("/login", "/login", url.Values{"email": {"ops@example.com"}, "password": {password}}).Status
+	}
+	servers := []*webtest.Server{a, b}
+	for i := range handlers.DefaultLoginPair {
+		if st := login(servers[i%2], "wrong guess"); st != http.StatusUnprocessableEntity {
+			t.Fatalf("failed log-in %d: %d, want 422", i+1, st)
+		}
+	}
+	for i, s := range servers {
+		if st := login(s, "wrong guess"); st != http.StatusTooManyRequests {
+			t.Errorf("node %d after %d failures spread over both nodes: %d, want 429", i, handlers.DefaultLoginPair, st)
+		}
 	}
 }

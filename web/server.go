@@ -46,6 +46,10 @@ func NewServer(cfg Config, log *slog.Logger, db *models.DB, writer *models.Write
 		// in the writer's queue.
 		UnstoredLogs: rate.NewLimiter(10, 50),
 	}
+	if db.Dialect == "postgres" {
+		// Nodes sharing the database share the throttle's counts too.
+		h.Throttle.UseDatabase(db)
+	}
 	s := &Server{Echo: e, Handlers: h, cfg: cfg, log: log}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(requestLogger(log))
