@@ -273,3 +273,20 @@ func TestSlowPageFormIsRefused(t *testing.T) {
 		t.Errorf("status %d %s, want 400 saying the form could not be read, without Klaxon's address", resp.StatusCode, body)
 	}
 }
+
+// TestCSRFTokenComesFromTheBody: the token counts in the form body or the
+// X-CSRF-Token header, not in the URL (where it would leak into logs).
+func TestCSRFTokenComesFromTheBody(t *testing.T) {
+	srv := webtest.Start(t)
+	cl := srv.NewClient()
+	cl.SignUp("Ops", "ops@example.com", "correct horse battery")
+	token := cl.Get("/integrations/new/mattermost").CSRF()
+	form := url.Values{"name": {"MM"}, "default_urgency": {"high"}}
+	if p := cl.Post("/integrations?_csrf="+url.QueryEscape(token), form); p.Status != http.StatusForbidden {
+		t.Errorf("token in the URL: %d, want 403", p.Status)
+	}
+	form.Set("_csrf", token)
+	if p := cl.Post("/integrations", form); p.Status != http.StatusSeeOther {
+		t.Errorf("token in the body: %d, want 303", p.Status)
+	}
+}
