@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 
@@ -67,7 +68,7 @@ func (h *Handler) ingest(c echo.Context, publicID, contentType string, length in
 	case tooLarge:
 		req.Refused, req.Message = models.OutcomeTooLarge, "The body is larger than 1 MiB; Klaxon refuses it."
 	case readErr != nil:
-		req.Refused, req.Message = models.OutcomeInvalid, "The body could not be read completely: "+readErr.Error()
+		req.Refused, req.Message = models.OutcomeInvalid, "The body could not be read completely: "+readProblem(readErr)
 	case mediaType == "application/json":
 		req.Payload, readErr = models.ParseMattermostJSON(data)
 	case mediaType == "application/x-www-form-urlencoded":
@@ -115,6 +116,15 @@ func readLimited(body io.Reader, length int64) (data []byte, tooLarge bool, err 
 		return data[:min(len(data), 4096)], true, nil
 	}
 	return data, false, err
+}
+
+// readProblem says why a body could not be read without quoting the error,
+// which names Klaxon's own socket address.
+func readProblem(err error) string {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return "it did not arrive in time."
+	}
+	return "the connection broke off before its end."
 }
 
 func (h *Handler) answerIntake(c echo.Context, res models.IntakeResult) error {

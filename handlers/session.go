@@ -177,7 +177,9 @@ func (s *Sessions) Flashes(c echo.Context) []views.Flash {
 }
 
 // CSRF refuses state-changing requests whose _csrf field (or X-CSRF-Token
-// header) does not match the session's token.
+// header) does not match the session's token. It reads the form that the
+// page middleware parsed and never parses a body itself; a token in the URL
+// does not count.
 func (s *Sessions) CSRF(skip func(c echo.Context) bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -191,7 +193,7 @@ func (s *Sessions) CSRF(skip func(c echo.Context) bool) echo.MiddlewareFunc {
 			want := s.CSRFToken(c)
 			got := c.Request().Header.Get("X-CSRF-Token")
 			if got == "" {
-				got = c.FormValue(csrfField)
+				got = c.Request().PostForm.Get(csrfField)
 			}
 			if want == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
 				return echo.NewHTTPError(http.StatusForbidden, "This form has expired or did not come from Klaxon. Go back, reload the page and try again.")

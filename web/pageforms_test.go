@@ -255,3 +255,38 @@ func TestBrowserRefusesFormFromAnotherSite(t *testing.T) {
 		t.Errorf("%d integrations were created by the other site's form", integrations)
 	}
 }
+
+// TestSlowPageFormIsRefused: a form whose body does not arrive within the
+// read timeout is answered 400, saying so without Klaxon's address.
+func TestSlowPageFormIsRefused(t *testing.T) {
+	srv := webtest.Start(t, func(c *web.Config) { c.ReadTimeout = 500 * time.Millisecond })
+	conn := dialServer(t, srv)
+	fmt.Fprint(conn, "POST /login HTTP/1.1\r\nHost: klaxon\r\nAccept: text/html\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nemail=")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a form that never ends: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "could not be read completely") ||
+		strings.Contains(string(body), strings.TrimPrefix(srv.URL, "http://")) {
+		t.Errorf("status %d %s, want 400 saying the form could not be read, without Klaxon's address", resp.StatusCode, body)
+	}
+}
+
+// TestCSRFTokenComesFromTheBody: the token counts in the form body or the
+// X-CSRF-Token header, not in the URL (where it would leak into logs).
+func TestCSRFTokenComesFromTheBody(t *testing.T) {
+	srv := webtest.Start(t)
+	cl := srv.NewClient()
+	cl.SignUp("Ops", "ops@example.com", "correct horse battery")
+	token := cl.Get("/integrations/new/mattermost").CSRF()
+	form := url.Values{"name": {"MM"}, "default_urgency": {"high"}}
+	if p := cl.Post("/integrations?_csrf="+url.QueryEscape(token), form); p.Status != http.StatusForbidden {
+		t.Errorf("token in the URL: %d, want 403", p.Status)
+	}
+	form.Set("_csrf", token)
+	if p := cl.Post("/integrations", form); p.Status != http.StatusSeeOther {
+		t.Errorf("token in the body: %d, want 303", p.Status)
+	}
+}
