@@ -502,6 +502,7 @@ type intakeIntegration struct {
 	siteURL        string
 	found          bool
 	notify         bool // the account has enabled notification channels
+	mask           *tokenMask
 }
 
 // batchAlert is an open alert that a batch creates or redelivers to.
@@ -628,6 +629,7 @@ func (b *batchWriter) decide(batch []*intakeJob) error {
 			switch {
 			case err == nil:
 				integ.found = true
+				integ.mask = newTokenMask(integ.token)
 				has, seen := notify[integ.accountID]
 				if !seen {
 					var n int
@@ -647,6 +649,9 @@ func (b *batchWriter) decide(batch []*intakeJob) error {
 		if !integ.found {
 			j.result = IntakeResult{Outcome: OutcomeUnknown, Message: "No integration has this URL. Copy the endpoint URL again from the integration's page in Klaxon."}
 			continue
+		}
+		if integ.mask.request(req) {
+			j.prep = prepare(req)
 		}
 		if res, refused := b.w.refuse(integ, req, b.now); refused {
 			j.result = res
