@@ -67,7 +67,9 @@ func TestTokenMaskedEverywhere(t *testing.T) {
 			}
 		}
 
-		leaks := func(s string) bool { return strings.Contains(s, token) || strings.Contains(s, escaped) || strings.Contains(s, "%66sjg") }
+		leaks := func(s string) bool {
+			return strings.Contains(s, token) || strings.Contains(s, escaped) || strings.Contains(s, "%66sjg")
+		}
 		var alerts []models.Alert
 		srv.DB().Order("id").Find(&alerts)
 		if len(alerts) != 5 {
