@@ -119,6 +119,10 @@ func (h *Handler) CreateChannel(c echo.Context) error {
 	if errors.As(err, &verr) {
 		return h.channelForm(c, http.StatusUnprocessableEntity, nil, in, views.FormErrors(verr))
 	}
+	var limit *models.LimitError
+	if errors.As(err, &limit) {
+		return h.channelForm(c, http.StatusConflict, nil, in, views.FormErrors{"form": limit.Error()})
+	}
 	if err != nil {
 		return err
 	}

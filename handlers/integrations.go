@@ -66,6 +66,10 @@ func (h *Handler) CreateIntegration(c echo.Context) error {
 	if errors.As(err, &verr) {
 		return render(c, http.StatusUnprocessableEntity, views.NewIntegrationPage(h.page(c, "New Mattermost integration", "integrations"), formView(in), views.FormErrors(verr)))
 	}
+	var limit *models.LimitError
+	if errors.As(err, &limit) {
+		return render(c, http.StatusConflict, views.NewIntegrationPage(h.page(c, "New Mattermost integration", "integrations"), formView(in), views.FormErrors{"form": limit.Error()}))
+	}
 	if err != nil {
 		return err
 	}
