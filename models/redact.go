@@ -232,11 +232,34 @@ func (m *tokenMask) text(s string) string {
 // with escapes (%66…, \u0066…): such a body is withheld.
 func (m *tokenMask) body(s string) string {
 	s = m.text(s)
-	if strings.Contains(s, "%") && strings.Contains(percentDecode(s), m.token) ||
-		strings.Contains(s, `\`) && strings.Contains(jsonUnescape(s), m.token) {
+	if hasPercentEscape(s) && strings.Contains(percentDecode(s), m.token) ||
+		m.jsonEscapable(s) && strings.Contains(jsonUnescape(s), m.token) {
 		return withheldBody
 	}
 	return s
+}
+
+// hasPercentEscape reports whether s holds a %XX escape ("95% full" does
+// not), so that most bodies are never decoded.
+func hasPercentEscape(s string) bool {
+	for i := strings.IndexByte(s, '%'); i >= 0 && i+2 < len(s); {
+		if isHex(s[i+1]) && isHex(s[i+2]) {
+			return true
+		}
+		next := strings.IndexByte(s[i+1:], '%')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
+}
+
+// jsonEscapable reports whether a JSON escape in s could spell a character
+// of the token: \u always, the others (\n of a multi-line text is common)
+// only for a token holding one of the characters they stand for.
+func (m *tokenMask) jsonEscapable(s string) bool {
+	return strings.Contains(s, `\u`) || strings.ContainsAny(m.token, "\\\"/\b\f\n\r\t") && strings.Contains(s, `\`)
 }
 
 // request masks the token in req, except in the payload's token field

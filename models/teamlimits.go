@@ -15,12 +15,16 @@ type TeamLimits struct {
 
 // LimitError says that a team already has as many of something as it may.
 type LimitError struct {
-	What  string // "integrations", "notification channels"
+	What  string // "integration", "notification channel"
 	Limit int
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("Your team already has %d %s, the most this Klaxon allows. Delete one you no longer use to add another, or ask whoever runs Klaxon to raise the limit.", e.Limit, e.What)
+	what := e.What
+	if e.Limit != 1 {
+		what += "s"
+	}
+	return fmt.Sprintf("Your team already has %d %s, the most this Klaxon allows. Delete one you no longer use to add another, or ask whoever runs Klaxon to raise the limit.", e.Limit, what)
 }
 
 // createWithinLimit creates row for account unless the account already has

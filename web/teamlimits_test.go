@@ -53,7 +53,7 @@ func TestTeamCreationLimits(t *testing.T) {
 			t.Fatalf("first channel: %d\n%s", p.Status, p.Body)
 		}
 		p = cl.Submit("/channels/new", "/channels", channelForm("Second"))
-		if msg := p.Text(`[data-testid="form-error"]`); p.Status != http.StatusConflict || !strings.Contains(msg, "already has 1 notification channels") {
+		if msg := p.Text(`[data-testid="form-error"]`); p.Status != http.StatusConflict || !strings.Contains(msg, "already has 1 notification channel,") {
 			t.Fatalf("second channel: status %d, message %q; want 409 saying the team has 1", p.Status, msg)
 		}
 		srv.DB().Model(&models.NotificationChannel{}).Count(&n)
@@ -223,7 +223,7 @@ func TestBrowserTeamLimits(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(msg, "already has 1 integrations") {
+		if !strings.Contains(msg, "already has 1 integration,") {
 			return fmt.Errorf("the refused form says %q", msg)
 		}
 		return b.screen(ctx, "integration-limit")
@@ -233,7 +233,7 @@ func TestBrowserTeamLimits(t *testing.T) {
 		if err := srv.DB().Find(&list).Error; err != nil || len(list) != 1 {
 			return fmt.Errorf("%d integrations (%v), want 1", len(list), err)
 		}
-		status, raw := webtest.Intake(t, srv.URL, list[0].PublicID, "application/json", `{"text":"outage `+strings.Repeat("x", 3000)+`"}`)
+		status, raw := webtest.Intake(t, srv.URL, list[0].PublicID, "application/json", `{"text":"outage `+strings.Repeat("disk full on db-1, ", 150)+`"}`)
 		if status != http.StatusOK {
 			return fmt.Errorf("intake: %d %s", status, raw)
 		}
