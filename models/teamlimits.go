@@ -62,3 +62,28 @@ func keptRawRequest(body string, keep int) string {
 // RawRequestCut reports whether the alert keeps only the start of its
 // request's body.
 func (a *Alert) RawRequestCut() bool { return a.RawRequestBytes > len(a.RawRequest) }
+
+// IntegrationLimitReached returns the error a new integration of account
+// would get for the team's limit, or nil when there is room.
+func (d *DB) IntegrationLimitReached(ctx context.Context, accountID uint) (*LimitError, error) {
+	return d.limitReached(ctx, accountID, d.Limits.Integrations, "integration", &Integration{})
+}
+
+// ChannelLimitReached is IntegrationLimitReached for notification channels.
+func (d *DB) ChannelLimitReached(ctx context.Context, accountID uint) (*LimitError, error) {
+	return d.limitReached(ctx, accountID, d.Limits.Channels, "notification channel", &NotificationChannel{})
+}
+
+func (d *DB) limitReached(ctx context.Context, accountID uint, limit int, what string, model any) (*LimitError, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var n int64
+	if err := d.WithContext(ctx).Model(model).Where("account_id = ?", accountID).Count(&n).Error; err != nil {
+		return nil, err
+	}
+	if n < int64(limit) {
+		return nil, nil
+	}
+	return &LimitError{What: what, Limit: limit}, nil
+}

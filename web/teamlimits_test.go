@@ -34,7 +34,15 @@ func TestTeamCreationLimits(t *testing.T) {
 		cl := srv.NewClient()
 		cl.SignUp("Ops", "ops@example.com", "correct horse battery")
 		first := cl.CreateIntegration("One", models.UrgencyLow)
+		if note := cl.Get("/integrations").Text(".flash-info"); note != "" {
+			t.Errorf("a team with room shows a limit note: %q", note)
+		}
 		cl.CreateIntegration("Two", models.UrgencyLow)
+		for _, path := range []string{"/integrations", "/integrations/new", "/integrations/new/mattermost"} {
+			if note := cl.Get(path).Text(".flash-info"); !strings.Contains(note, "already has 2 integrations") {
+				t.Errorf("GET %s at the limit: note %q, want one saying the team has 2", path, note)
+			}
+		}
 		form := url.Values{"name": {"Three"}, "default_urgency": {"low"}, "reply_in_channel_present": {"1"}}
 		p := cl.Submit("/integrations/new/mattermost", "/integrations", form)
 		if msg := p.Text(`[data-testid="form-error"]`); p.Status != http.StatusConflict || !strings.Contains(msg, "already has 2 integrations") {
@@ -59,6 +67,11 @@ func TestTeamCreationLimits(t *testing.T) {
 		srv.DB().Model(&models.NotificationChannel{}).Count(&n)
 		if n != 1 {
 			t.Errorf("%d channels stored, want 1", n)
+		}
+		for _, path := range []string{"/channels", "/channels/new"} {
+			if note := cl.Get(path).Text(".flash-info"); !strings.Contains(note, "already has 1 notification channel,") {
+				t.Errorf("GET %s at the limit: note %q", path, note)
+			}
 		}
 
 		other := srv.NewClient()
