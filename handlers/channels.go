@@ -86,11 +86,18 @@ func (h *Handler) channelForm(c echo.Context, status int, ch *models.Notificatio
 			live = append(live, i)
 		}
 	}
-	title := "New notification channel"
-	if ch != nil {
-		title = "Edit " + ch.Name
+	var p views.Page
+	switch {
+	case ch != nil:
+		p = h.page(c, "Edit "+ch.Name, "channels")
+	case errs != nil: // the form's own error says it
+		p = h.page(c, "New notification channel", "channels")
+	default:
+		if p, err = h.limitPage(c, "New notification channel", "channels", h.DB.ChannelLimitReached); err != nil {
+			return err
+		}
 	}
-	return render(c, status, views.ChannelFormPage(h.page(c, title, "channels"), ch, f, live, errs))
+	return render(c, status, views.ChannelFormPage(p, ch, f, live, errs))
 }
 
 func (h *Handler) Channels(c echo.Context) error {
@@ -98,7 +105,11 @@ func (h *Handler) Channels(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.ChannelsPage(h.page(c, "Notification channels", "channels"), list))
+	p, err := h.limitPage(c, "Notification channels", "channels", h.DB.ChannelLimitReached)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ChannelsPage(p, list))
 }
 
 func (h *Handler) NewChannel(c echo.Context) error {
@@ -118,6 +129,10 @@ func (h *Handler) CreateChannel(c echo.Context) error {
 	var verr models.ValidationErrors
 	if errors.As(err, &verr) {
 		return h.channelForm(c, http.StatusUnprocessableEntity, nil, in, views.FormErrors(verr))
+	}
+	var limit *models.LimitError
+	if errors.As(err, &limit) {
+		return h.channelForm(c, http.StatusConflict, nil, in, views.FormErrors{"form": limit.Error()})
 	}
 	if err != nil {
 		return err

@@ -46,16 +46,28 @@ func (h *Handler) Integrations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.IntegrationsPage(h.page(c, "Integrations", "integrations"), list, time.Now()))
+	p, err := h.limitPage(c, "Integrations", "integrations", h.DB.IntegrationLimitReached)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.IntegrationsPage(p, list, time.Now()))
 }
 
 func (h *Handler) NewIntegrationCatalog(c echo.Context) error {
-	return render(c, http.StatusOK, views.CatalogPage(h.page(c, "New integration", "integrations")))
+	p, err := h.limitPage(c, "New integration", "integrations", h.DB.IntegrationLimitReached)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.CatalogPage(p))
 }
 
 func (h *Handler) NewIntegration(c echo.Context) error {
 	f := views.IntegrationForm{Name: "Mattermost", DefaultUrgency: string(models.UrgencyHigh), ReplyInChannel: true}
-	return render(c, http.StatusOK, views.NewIntegrationPage(h.page(c, "New Mattermost integration", "integrations"), f, nil))
+	p, err := h.limitPage(c, "New Mattermost integration", "integrations", h.DB.IntegrationLimitReached)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.NewIntegrationPage(p, f, nil))
 }
 
 func (h *Handler) CreateIntegration(c echo.Context) error {
@@ -65,6 +77,10 @@ func (h *Handler) CreateIntegration(c echo.Context) error {
 	var verr models.ValidationErrors
 	if errors.As(err, &verr) {
 		return render(c, http.StatusUnprocessableEntity, views.NewIntegrationPage(h.page(c, "New Mattermost integration", "integrations"), formView(in), views.FormErrors(verr)))
+	}
+	var limit *models.LimitError
+	if errors.As(err, &limit) {
+		return render(c, http.StatusConflict, views.NewIntegrationPage(h.page(c, "New Mattermost integration", "integrations"), formView(in), views.FormErrors{"form": limit.Error()}))
 	}
 	if err != nil {
 		return err

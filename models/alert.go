@@ -47,21 +47,24 @@ type AdditionalData struct {
 // columns by id, so that a text search checks its matches against the
 // filters without reading the (wide) rows.
 type Alert struct {
-	ID               uint           `gorm:"primaryKey;index:idx_alerts_list_status,priority:3;index:idx_alerts_list_integration,priority:4;index:idx_alerts_list_urgency,priority:4;index:idx_alerts_list_integration_urgency,priority:5;index:idx_alerts_text_filter,priority:1"`
-	PublicID         string         `gorm:"size:40;not null;uniqueIndex"`
-	AccountID        uint           `gorm:"not null;index:idx_alerts_list_status,priority:1;index:idx_alerts_list_integration,priority:1;index:idx_alerts_list_urgency,priority:1;index:idx_alerts_list_integration_urgency,priority:1;index:idx_alerts_text_filter,priority:2"`
-	IntegrationID    uint           `gorm:"not null;index:idx_alerts_list_integration,priority:3;index:idx_alerts_list_integration_urgency,priority:3;index:idx_alerts_text_filter,priority:4"`
-	Integration      Integration    `gorm:"constraint:OnDelete:CASCADE"`
-	Title            string         `gorm:"size:300;not null"`
-	Description      string         `gorm:"not null;default:''"`
-	Urgency          Urgency        `gorm:"size:16;not null;index:idx_alerts_list_urgency,priority:3;index:idx_alerts_list_integration_urgency,priority:4;index:idx_alerts_text_filter,priority:5"`
-	Status           Status         `gorm:"size:16;not null;index:idx_alerts_list_status,priority:2;index:idx_alerts_list_integration,priority:2;index:idx_alerts_list_urgency,priority:2;index:idx_alerts_list_integration_urgency,priority:2;index:idx_alerts_text_filter,priority:3"`
-	DedupKey         string         `gorm:"size:300;not null"`
-	DedupCount       int            `gorm:"not null;default:0"`
-	AdditionalData   AdditionalData `gorm:"serializer:json;not null"`
-	RawRequest       string         `gorm:"not null;default:''"`
-	RawContentType   string         `gorm:"size:100;not null;default:''"`
-	CreatedAt        time.Time      `gorm:"not null"`
+	ID             uint           `gorm:"primaryKey;index:idx_alerts_list_status,priority:3;index:idx_alerts_list_integration,priority:4;index:idx_alerts_list_urgency,priority:4;index:idx_alerts_list_integration_urgency,priority:5;index:idx_alerts_text_filter,priority:1"`
+	PublicID       string         `gorm:"size:40;not null;uniqueIndex"`
+	AccountID      uint           `gorm:"not null;index:idx_alerts_list_status,priority:1;index:idx_alerts_list_integration,priority:1;index:idx_alerts_list_urgency,priority:1;index:idx_alerts_list_integration_urgency,priority:1;index:idx_alerts_text_filter,priority:2"`
+	IntegrationID  uint           `gorm:"not null;index:idx_alerts_list_integration,priority:3;index:idx_alerts_list_integration_urgency,priority:3;index:idx_alerts_text_filter,priority:4"`
+	Integration    Integration    `gorm:"constraint:OnDelete:CASCADE"`
+	Title          string         `gorm:"size:300;not null"`
+	Description    string         `gorm:"not null;default:''"`
+	Urgency        Urgency        `gorm:"size:16;not null;index:idx_alerts_list_urgency,priority:3;index:idx_alerts_list_integration_urgency,priority:4;index:idx_alerts_text_filter,priority:5"`
+	Status         Status         `gorm:"size:16;not null;index:idx_alerts_list_status,priority:2;index:idx_alerts_list_integration,priority:2;index:idx_alerts_list_urgency,priority:2;index:idx_alerts_list_integration_urgency,priority:2;index:idx_alerts_text_filter,priority:3"`
+	DedupKey       string         `gorm:"size:300;not null"`
+	DedupCount     int            `gorm:"not null;default:0"`
+	AdditionalData AdditionalData `gorm:"serializer:json;not null"`
+	RawRequest     string         `gorm:"not null;default:''"`
+	RawContentType string         `gorm:"size:100;not null;default:''"`
+	// RawRequestBytes is the size of the request's body; more than
+	// RawRequest holds when that was cut.
+	RawRequestBytes  int       `gorm:"not null;default:0"`
+	CreatedAt        time.Time `gorm:"not null"`
 	AcknowledgedAt   *time.Time
 	AcknowledgedByID *uint
 	AcknowledgedBy   string `gorm:"size:254;not null;default:''"`

@@ -207,7 +207,7 @@ func (d *DB) CreateChannel(ctx context.Context, accountID uint, in ChannelInput)
 	in.IntegrationIDs = ids
 	c := &NotificationChannel{PublicID: newPublicID("chn_"), AccountID: accountID, Enabled: true}
 	in.apply(c)
-	return c, d.WithContext(ctx).Create(c).Error
+	return c, d.createWithinLimit(ctx, accountID, d.Limits.Channels, "notification channel", &NotificationChannel{}, c)
 }
 
 // Channel returns account's channel with publicID.

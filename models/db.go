@@ -27,6 +27,8 @@ type DB struct {
 	Dialect string
 	// FullText tells whether the database has a full-text index for alerts.
 	FullText bool
+	// Limits cap what each team creates.
+	Limits TeamLimits
 }
 
 // Open connects to the database named by url ("sqlite:path" or

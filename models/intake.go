@@ -61,6 +61,12 @@ type WriterOptions struct {
 	// the limit off.
 	RatePerSecond float64
 	Burst         int
+	// TeamRatePerSecond and TeamBurst limit requests across all of a
+	// team's integrations; zero turns the limit off.
+	TeamRatePerSecond float64
+	TeamBurst         int
+	// RawRequestKeep is how many bytes of its body an alert keeps (0: all).
+	RawRequestKeep int
 	// MaxBatch caps how many requests share one transaction.
 	MaxBatch int
 	// BatchTimeout bounds how long a request waits for the database,
@@ -108,6 +114,8 @@ type Writer struct {
 	// requests that would be stored and for those that would be refused;
 	// they are owned by the writer goroutine.
 	limiters, refusedLimiters *limiterSet
+	// teamLimiters and teamRefusedLimiters are the same per team.
+	teamLimiters, teamRefusedLimiters *limiterSet
 	// conn and stmts are owned by the writer goroutine; conn is nil after
 	// a failed batch until the next one opens a fresh connection.
 	conn  *sql.Conn
@@ -147,8 +155,8 @@ const (
 	// A concurrent writer (another instance on PostgreSQL) may have opened
 	// an alert with the same key since the lookup: such a row is skipped
 	// instead of failing the batch, and becomes a redelivery.
-	sqlInsertAlerts = `INSERT INTO alerts (public_id, account_id, integration_id, title, description, urgency, status, dedup_key, dedup_count, additional_data, raw_request, raw_content_type, created_at, acknowledged_by, resolved_by) VALUES `
-	rowInsertAlert  = `(?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, '', '')`
+	sqlInsertAlerts = `INSERT INTO alerts (public_id, account_id, integration_id, title, description, urgency, status, dedup_key, dedup_count, additional_data, raw_request, raw_request_bytes, raw_content_type, created_at, acknowledged_by, resolved_by) VALUES `
+	rowInsertAlert  = `(?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, '', '')`
 	endInsertAlerts = ` ON CONFLICT (integration_id, dedup_key) WHERE status <> 'resolved' DO NOTHING RETURNING id, public_id`
 	sqlInsertEvents = `INSERT INTO alert_events (alert_id, kind, actor, created_at) VALUES `
 	rowInsertEvent  = `(?, ?, '', ?)`
@@ -169,12 +177,14 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		opts.BatchTimeout = DefaultBatchTimeout
 	}
 	w := &Writer{
-		db:              db,
-		opts:            opts,
-		queue:           make(chan *intakeJob, 4*opts.MaxBatch),
-		done:            make(chan struct{}),
-		limiters:        newLimiterSet(opts.RatePerSecond, opts.Burst),
-		refusedLimiters: newLimiterSet(opts.RatePerSecond, opts.Burst),
+		db:                  db,
+		opts:                opts,
+		queue:               make(chan *intakeJob, 4*opts.MaxBatch),
+		done:                make(chan struct{}),
+		limiters:            newLimiterSet(opts.RatePerSecond, opts.Burst),
+		refusedLimiters:     newLimiterSet(opts.RatePerSecond, opts.Burst),
+		teamLimiters:        newLimiterSet(opts.TeamRatePerSecond, opts.TeamBurst),
+		teamRefusedLimiters: newLimiterSet(opts.TeamRatePerSecond, opts.TeamBurst),
 	}
 	if db.Dialect == "postgres" {
 		// Nodes sharing the database share the limits too.
@@ -507,6 +517,7 @@ type intakeIntegration struct {
 	siteURL        string
 	found          bool
 	notify         bool // the account has enabled notification channels
+	mask           *tokenMask
 }
 
 // batchAlert is an open alert that a batch creates or redelivers to.
@@ -633,6 +644,7 @@ func (b *batchWriter) decide(batch []*intakeJob) error {
 			switch {
 			case err == nil:
 				integ.found = true
+				integ.mask = newTokenMask(integ.token)
 				has, seen := notify[integ.accountID]
 				if !seen {
 					var n int
@@ -652,6 +664,9 @@ func (b *batchWriter) decide(batch []*intakeJob) error {
 		if !integ.found {
 			j.result = IntakeResult{Outcome: OutcomeUnknown, Message: "No integration has this URL. Copy the endpoint URL again from the integration's page in Klaxon."}
 			continue
+		}
+		if integ.mask.request(req) {
+			j.prep = prepare(req)
 		}
 		if res, refused := b.w.refuse(integ, req, b.now); refused {
 			j.result = res
@@ -685,13 +700,13 @@ func (w *Writer) refuse(integ *intakeIntegration, req *IntakeRequest, now time.T
 		}
 		res = IntakeResult{Outcome: OutcomeBadToken, Message: msg}
 	default:
-		if delay := w.limiters.take(integ.id, now); delay > 0 {
-			return IntakeResult{Outcome: OutcomeRateLimited, Message: "Too many requests for this integration; slow down.", RetryAfter: delay}, true
+		if delay, team := takeWithTeam(w.limiters, w.teamLimiters, integ.id, integ.accountID, now); delay > 0 {
+			return IntakeResult{Outcome: OutcomeRateLimited, Message: w.rateMessage(team, "requests"), RetryAfter: delay}, true
 		}
 		return IntakeResult{}, false
 	}
-	if delay := w.refusedLimiters.take(integ.id, now); delay > 0 {
-		return IntakeResult{Outcome: OutcomeRateLimited, Message: "Too many refused requests for this integration (" + strings.ToLower(res.Outcome.Label()) + "); slow down.", RetryAfter: delay}, true
+	if delay, team := takeWithTeam(w.refusedLimiters, w.teamRefusedLimiters, integ.id, integ.accountID, now); delay > 0 {
+		return IntakeResult{Outcome: OutcomeRateLimited, Message: w.rateMessage(team, "refused requests ("+strings.ToLower(res.Outcome.Label())+")"), RetryAfter: delay}, true
 	}
 	return res, true
 }
@@ -780,7 +795,7 @@ func (b *batchWriter) insertAlerts() error {
 		n := chunkSize(len(rest))
 		chunk := rest[:n]
 		rest = rest[n:]
-		args := make([]any, 0, n*12)
+		args := make([]any, 0, n*13)
 		for _, a := range chunk {
 			j := a.creator
 			d := &j.prep.draft
@@ -791,7 +806,7 @@ func (b *batchWriter) insertAlerts() error {
 				return err
 			}
 			args = append(args, a.publicID, j.integ.accountID, j.integ.id, d.Title, d.Description, d.Urgency,
-				d.DedupKey, a.bumps, string(data), j.req.Body, j.prep.contentType, b.now)
+				d.DedupKey, a.bumps, string(data), keptRawRequest(j.req.Body, b.w.opts.RawRequestKeep), len(j.req.Body), j.prep.contentType, b.now)
 		}
 		rows, err := b.query(rowsSQL(sqlInsertAlerts, rowInsertAlert, n, endInsertAlerts), args...)
 		if err != nil {

@@ -115,7 +115,7 @@ func (d *DB) CreateIntegration(ctx context.Context, accountID uint, in Integrati
 		ReplyInChannel: in.ReplyInChannel,
 		SiteURL:        in.SiteURL,
 	}
-	return i, d.WithContext(ctx).Create(i).Error
+	return i, d.createWithinLimit(ctx, accountID, d.Limits.Integrations, "integration", &Integration{}, i)
 }
 
 // Integration returns account's integration with publicID.

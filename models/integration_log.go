@@ -121,6 +121,7 @@ func (d *DB) LogUnstored(reqs []*IntakeRequest, message string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	ids := map[string]uint{}
+	masks := map[string]*tokenMask{}
 	for _, r := range reqs {
 		ids[r.IntegrationPublicID] = 0
 	}
@@ -129,11 +130,12 @@ func (d *DB) LogUnstored(reqs []*IntakeRequest, message string) error {
 		publicIDs = append(publicIDs, id)
 	}
 	var found []Integration
-	if err := d.WithContext(ctx).Select("id", "public_id").Where("public_id IN ?", publicIDs).Find(&found).Error; err != nil {
+	if err := d.WithContext(ctx).Select("id", "public_id", "token").Where("public_id IN ?", publicIDs).Find(&found).Error; err != nil {
 		return fmt.Errorf("log unstored requests: %w", err)
 	}
 	for _, i := range found {
 		ids[i.PublicID] = i.ID
+		masks[i.PublicID] = newTokenMask(i.Token)
 	}
 	now := time.Now().UTC()
 	var rows []IntegrationLog
@@ -141,6 +143,7 @@ func (d *DB) LogUnstored(reqs []*IntakeRequest, message string) error {
 		if ids[r.IntegrationPublicID] == 0 {
 			continue
 		}
+		masks[r.IntegrationPublicID].request(r)
 		// A request that failed keeps as much body as an accepted one.
 		p := prepare(&IntakeRequest{Source: r.Source, ContentType: r.ContentType, Body: r.Body})
 		rows = append(rows, IntegrationLog{IntegrationID: ids[r.IntegrationPublicID], CreatedAt: now, Source: p.source,

@@ -1,7 +1,9 @@
 package models
 
 import (
+	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -14,7 +16,8 @@ const (
 	maxLimiters       = 10_000
 )
 
-// limiterSet holds a token bucket per integration, made full on first use.
+// limiterSet holds a token bucket per integration (or per team), made full
+// on first use.
 //
 // A bucket that has filled up again is just like a new one, so it is
 // dropped: the set holds only the integrations that had requests within the
@@ -45,8 +48,22 @@ func newLimiterSet(perSecond float64, burst int) *limiterSet {
 // take takes one request from id's bucket and returns how long to wait when
 // the bucket is empty (nothing is taken then), or 0.
 func (s *limiterSet) take(id uint, now time.Time) time.Duration {
-	if s.limit <= 0 {
+	r := s.reserve(id, now)
+	if r == nil {
 		return 0
+	}
+	if delay := r.DelayFrom(now); delay > 0 {
+		r.CancelAt(now)
+		return delay
+	}
+	return 0
+}
+
+// reserve takes one request from id's bucket, even when it must wait for
+// it; nil when there is no limit.
+func (s *limiterSet) reserve(id uint, now time.Time) *rate.Reservation {
+	if s.limit <= 0 {
+		return nil
 	}
 	if !now.Before(s.nextSweep) {
 		s.sweep(now)
@@ -64,12 +81,30 @@ func (s *limiterSet) take(id uint, now time.Time) time.Duration {
 		lim = rate.NewLimiter(s.limit, s.burst)
 		s.buckets[id] = lim
 	}
-	r := lim.ReserveN(now, 1)
-	if delay := r.DelayFrom(now); delay > 0 {
-		r.CancelAt(now)
-		return delay
+	return lim.ReserveN(now, 1)
+}
+
+// takeWithTeam takes one request from the integration's bucket and from its
+// team's, or from neither when either is empty. It returns how long to
+// wait, and whether the team's bucket was the one that was empty.
+func takeWithTeam(integrations, teams *limiterSet, integrationID, accountID uint, now time.Time) (wait time.Duration, team bool) {
+	ri, rt := integrations.reserve(integrationID, now), teams.reserve(accountID, now)
+	var wi, wt time.Duration
+	if ri != nil {
+		wi = ri.DelayFrom(now)
 	}
-	return 0
+	if rt != nil {
+		wt = rt.DelayFrom(now)
+	}
+	if wi == 0 && wt == 0 {
+		return 0, false
+	}
+	for _, r := range []*rate.Reservation{ri, rt} {
+		if r != nil {
+			r.CancelAt(now)
+		}
+	}
+	return max(wi, wt), wi == 0
 }
 
 // sweep drops the buckets that are full again. If the set is still full
@@ -99,4 +134,14 @@ func (s *limiterSet) sweep(now time.Time) {
 	for _, b := range all[:len(all)-s.max*9/10] {
 		delete(s.buckets, b.id)
 	}
+}
+
+// rateMessage is the answer to a request over its integration's or its
+// team's rate limit.
+func (w *Writer) rateMessage(team bool, what string) string {
+	if !team {
+		return "Too many " + what + " for this integration; slow down."
+	}
+	return fmt.Sprintf("Too many %s for this team: its integrations together may send %s a second (bursts of %d); slow down.",
+		what, strconv.FormatFloat(w.opts.TeamRatePerSecond, 'f', -1, 64), max(w.opts.TeamBurst, 1))
 }

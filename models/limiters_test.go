@@ -79,3 +79,27 @@ func TestLimiterSetIsBounded(t *testing.T) {
 		t.Errorf("the empty bucket was dropped under pressure: its integration got a fresh burst")
 	}
 }
+
+// A request refused by its integration's bucket takes nothing from its
+// team's, and one refused by its team's takes nothing from its integration's.
+func TestTakeWithTeam(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	integrations, teams := newLimiterSet(0.5, 2), newLimiterSet(0.5, 3)
+	want := func(integrationID uint, wantWait time.Duration, wantTeam bool) {
+		t.Helper()
+		if wait, team := takeWithTeam(integrations, teams, integrationID, 7, now); wait != wantWait || team != wantTeam {
+			t.Errorf("integration %d: wait %v team %v, want %v %v", integrationID, wait, team, wantWait, wantTeam)
+		}
+	}
+	want(1, 0, false)
+	want(1, 0, false)
+	want(1, 2*time.Second, false) // integration 1 is empty
+	want(2, 0, false)             // the team's third request
+	want(2, 2*time.Second, true)  // the team is empty
+	if integrations.take(2, now) != 0 {
+		t.Error("the team's refusal took integration 2's last request")
+	}
+	if off := newLimiterSet(0, 1); func() bool { w, _ := takeWithTeam(integrations, off, 3, 7, now); return w != 0 }() {
+		t.Error("a team limit of 0 limits")
+	}
+}

@@ -1,9 +1,14 @@
 package models
 
 import (
+	"encoding/json"
 	"net/url"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // redacted stands in for a secret.
@@ -171,3 +176,207 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
+
+// tokenMask hides one integration's saved token in everything Klaxon keeps
+// or shows of a request to it (body, text, any field, content type,
+// messages), whatever key, content type or escapes carried it. It costs a
+// few strings.Contains over the request: the body was already scanned
+// when it was read, and Mattermost's own requests only carry the token in
+// their token field, which MaskToken has masked before.
+type tokenMask struct {
+	token     string
+	spellings []string // as JSON, a form or a URL write it, longest first
+	masked    string
+}
+
+// minMaskedToken is the shortest token masked wherever it appears; shorter
+// ones (saved before Klaxon required 16 characters) would garble text.
+const minMaskedToken = 6
+
+// withheldBody replaces a body that still spells the token after masking
+// (every character escaped differently, say).
+const withheldBody = "(Klaxon did not keep this body: it carried the integration's token in a spelling Klaxon could not mask.)"
+
+// newTokenMask returns the mask of token, or nil when there is none.
+func newTokenMask(token string) *tokenMask {
+	if len(token) < minMaskedToken {
+		return nil
+	}
+	var noHTML strings.Builder
+	enc := json.NewEncoder(&noHTML)
+	enc.SetEscapeHTML(false)
+	enc.Encode(token)
+	asJSON, _ := json.Marshal(token)
+	m := &tokenMask{token: token, masked: maskSecret(token)}
+	for _, s := range []string{token, url.QueryEscape(token), url.PathEscape(token),
+		string(asJSON[1 : len(asJSON)-1]), strings.TrimSuffix(noHTML.String(), "\"\n")[1:]} {
+		if !slices.Contains(m.spellings, s) {
+			m.spellings = append(m.spellings, s)
+		}
+	}
+	sort.Slice(m.spellings, func(i, j int) bool { return len(m.spellings[i]) > len(m.spellings[j]) })
+	return m
+}
+
+// text masks every spelling of the token in s.
+func (m *tokenMask) text(s string) string {
+	for _, sp := range m.spellings {
+		if strings.Contains(s, sp) {
+			s = strings.ReplaceAll(s, sp, m.masked)
+		}
+	}
+	return s
+}
+
+// body is text for a raw request body, which may also spell the token
+// with escapes (%66…, \u0066…): such a body is withheld.
+func (m *tokenMask) body(s string) string {
+	s = m.text(s)
+	if hasPercentEscape(s) && strings.Contains(percentDecode(s), m.token) ||
+		m.jsonEscapable(s) && strings.Contains(jsonUnescape(s), m.token) {
+		return withheldBody
+	}
+	return s
+}
+
+// hasPercentEscape reports whether s holds a %XX escape ("95% full" does
+// not), so that most bodies are never decoded.
+func hasPercentEscape(s string) bool {
+	for i := strings.IndexByte(s, '%'); i >= 0 && i+2 < len(s); {
+		if isHex(s[i+1]) && isHex(s[i+2]) {
+			return true
+		}
+		next := strings.IndexByte(s[i+1:], '%')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
+}
+
+// jsonEscapable reports whether a JSON escape in s could spell a character
+// of the token: \u always, the others (\n of a multi-line text is common)
+// only for a token holding one of the characters they stand for.
+func (m *tokenMask) jsonEscapable(s string) bool {
+	return strings.Contains(s, `\u`) || strings.ContainsAny(m.token, "\\\"/\b\f\n\r\t") && strings.Contains(s, `\`)
+}
+
+// request masks the token in req, except in the payload's token field
+// (which is compared, never stored). It reports whether anything changed,
+// and so whether what was prepared from req must be prepared again.
+func (m *tokenMask) request(req *IntakeRequest) bool {
+	if m == nil {
+		return false
+	}
+	changed := false
+	for _, f := range []*string{&req.Body, &req.Message, &req.ContentType} {
+		masked := m.text(*f)
+		if f == &req.Body {
+			masked = m.body(*f)
+		}
+		if masked != *f {
+			*f, changed = masked, true
+		}
+	}
+	if p := req.Payload; p != nil {
+		// The payload is decoded text: the token has one spelling there.
+		for _, f := range []*string{&p.TeamID, &p.TeamDomain, &p.ChannelID, &p.ChannelName, &p.Timestamp,
+			&p.UserID, &p.UserName, &p.PostID, &p.Text, &p.TriggerWord, &p.FileIDs} {
+			if strings.Contains(*f, m.token) {
+				*f, changed = strings.ReplaceAll(*f, m.token, m.masked), true
+			}
+		}
+	}
+	return changed
+}
+
+// percentDecode decodes a URL or form's %XX escapes and + signs, leaving
+// malformed escapes as they are.
+func percentDecode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b.WriteByte(' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// jsonUnescape decodes the escapes of JSON strings wherever they are in s.
+func jsonUnescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch c := s[i]; c {
+		case 'u':
+			r, n := jsonEscapedRune(s[i-1:])
+			if n == 0 {
+				b.WriteString(`\u`)
+				continue
+			}
+			b.WriteRune(r)
+			i += n - 2
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		default: // \" \\ \/ and anything else: the character itself
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// jsonEscapedRune reads \uXXXX (or a surrogate pair of them) at the start
+// of s and returns the rune and the bytes read, 0 if there is none.
+func jsonEscapedRune(s string) (rune, int) {
+	hex4 := func(s string) (rune, bool) {
+		if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(s[2:6], 16, 32)
+		return rune(n), err == nil
+	}
+	r, ok := hex4(s)
+	if !ok {
+		return 0, 0
+	}
+	if utf16.IsSurrogate(r) {
+		if r2, ok := hex4(s[6:]); ok {
+			if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+				return pair, 12
+			}
+		}
+	}
+	return r, 6
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
+}

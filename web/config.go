@@ -29,6 +29,15 @@ type Config struct {
 	// (0 turns it off); RateBurst is how many may come at once.
 	RateLimit float64
 	RateBurst int
+	// TeamRateLimit and TeamRateBurst are the same across all of a team's
+	// integrations; MaxIntegrations and MaxChannels cap what a team
+	// creates (0: no cap); RawRequestKeep is how many bytes of a request
+	// an alert keeps.
+	TeamRateLimit   float64
+	TeamRateBurst   int
+	MaxIntegrations int
+	MaxChannels     int
+	RawRequestKeep  int
 	// RetentionDays prunes resolved alerts older than this (0 keeps them);
 	// LogKeep is how many request-log rows each integration keeps.
 	RetentionDays int
@@ -77,6 +86,11 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	idle := fs.String("session-idle", env("KLAXON_SESSION_IDLE", "168h"), "log out sessions idle for this long (KLAXON_SESSION_IDLE)")
 	rateLimit := fs.String("rate-limit", env("KLAXON_RATE_LIMIT", "50"), "intake requests per second per integration, 0 for no limit (KLAXON_RATE_LIMIT)")
 	rateBurst := fs.String("rate-burst", env("KLAXON_RATE_BURST", "500"), "intake requests per integration allowed at once (KLAXON_RATE_BURST)")
+	teamRateLimit := fs.String("team-rate-limit", env("KLAXON_TEAM_RATE_LIMIT", "100"), "intake requests per second across all of a team's integrations, 0 for no limit (KLAXON_TEAM_RATE_LIMIT)")
+	teamRateBurst := fs.String("team-rate-burst", env("KLAXON_TEAM_RATE_BURST", "1000"), "intake requests per team allowed at once (KLAXON_TEAM_RATE_BURST)")
+	maxIntegrations := fs.String("max-integrations", env("KLAXON_MAX_INTEGRATIONS", "50"), "integrations per team, 0 for no limit (KLAXON_MAX_INTEGRATIONS)")
+	maxChannels := fs.String("max-channels", env("KLAXON_MAX_CHANNELS", "50"), "notification channels per team, 0 for no limit (KLAXON_MAX_CHANNELS)")
+	rawKeep := fs.String("raw-request-keep", env("KLAXON_RAW_REQUEST_KEEP", "65536"), "bytes of a request's body kept with its alert; the rest is cut (KLAXON_RAW_REQUEST_KEEP)")
 	retention := fs.String("retention-days", env("KLAXON_RETENTION_DAYS", "0"), "delete resolved alerts older than this many days, 0 to keep them (KLAXON_RETENTION_DAYS)")
 	logKeep := fs.String("log-keep", env("KLAXON_LOG_KEEP", "1000"), "request-log rows kept per integration (KLAXON_LOG_KEEP)")
 	proxies := fs.String("trusted-proxies", env("KLAXON_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed; empty: the TCP peer is the client (KLAXON_TRUSTED_PROXIES)")
@@ -99,6 +113,21 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if c.RateBurst, err = strconv.Atoi(*rateBurst); err != nil || c.RateBurst < 1 {
 		return c, fmt.Errorf("-rate-burst %q: want a whole number of at least 1", *rateBurst)
+	}
+	if c.TeamRateLimit, err = strconv.ParseFloat(*teamRateLimit, 64); err != nil || c.TeamRateLimit < 0 {
+		return c, fmt.Errorf("-team-rate-limit %q: want a number of requests per second, 0 for none", *teamRateLimit)
+	}
+	if c.TeamRateBurst, err = strconv.Atoi(*teamRateBurst); err != nil || c.TeamRateBurst < 1 {
+		return c, fmt.Errorf("-team-rate-burst %q: want a whole number of at least 1", *teamRateBurst)
+	}
+	if c.MaxIntegrations, err = strconv.Atoi(*maxIntegrations); err != nil || c.MaxIntegrations < 0 {
+		return c, fmt.Errorf("-max-integrations %q: want a whole number, 0 for no limit", *maxIntegrations)
+	}
+	if c.MaxChannels, err = strconv.Atoi(*maxChannels); err != nil || c.MaxChannels < 0 {
+		return c, fmt.Errorf("-max-channels %q: want a whole number, 0 for no limit", *maxChannels)
+	}
+	if c.RawRequestKeep, err = strconv.Atoi(*rawKeep); err != nil || c.RawRequestKeep < 1024 || c.RawRequestKeep > 1<<20 {
+		return c, fmt.Errorf("-raw-request-keep %q: want a number of bytes from 1024 to 1048576 (the largest body Klaxon takes)", *rawKeep)
 	}
 	if c.RetentionDays, err = strconv.Atoi(*retention); err != nil || c.RetentionDays < 0 {
 		return c, fmt.Errorf("-retention-days %q: want a whole number of days, 0 to keep everything", *retention)

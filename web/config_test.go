@@ -53,3 +53,23 @@ func TestWebhookNetworksConfig(t *testing.T) {
 		}
 	}
 }
+
+// The per-team limits have defaults, take their environment variables and
+// flags, and refuse values that make no sense.
+func TestTeamLimitsConfig(t *testing.T) {
+	c, err := ParseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil || c.TeamRateLimit != 100 || c.TeamRateBurst != 1000 || c.MaxIntegrations != 50 || c.MaxChannels != 50 || c.RawRequestKeep != 64<<10 {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+	vars := map[string]string{"KLAXON_TEAM_RATE_LIMIT": "0", "KLAXON_MAX_INTEGRATIONS": "0", "KLAXON_RAW_REQUEST_KEEP": "2048"}
+	c, err = ParseConfig([]string{"-max-channels", "3", "-team-rate-burst", "7"}, func(k string) string { return vars[k] }, io.Discard)
+	if err != nil || c.TeamRateLimit != 0 || c.MaxIntegrations != 0 || c.RawRequestKeep != 2048 || c.MaxChannels != 3 || c.TeamRateBurst != 7 {
+		t.Errorf("from the environment and flags: %+v, %v", c, err)
+	}
+	for _, bad := range [][]string{{"-team-rate-limit", "-1"}, {"-team-rate-burst", "0"}, {"-max-integrations", "x"},
+		{"-max-channels", "-2"}, {"-raw-request-keep", "100"}, {"-raw-request-keep", "2000000"}} {
+		if _, err := ParseConfig(bad, func(string) string { return "" }, io.Discard); err == nil || !strings.HasPrefix(err.Error(), bad[0]) {
+			t.Errorf("%v: %v, want an error naming the flag", bad, err)
+		}
+	}
+}

@@ -60,7 +60,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 		}
 	}
 	notifier := notify.NewWorker(db, cfg.BaseURL, log, notify.Networks{AllowLoopback: cfg.WebhookAllowLoopback, Allowed: cfg.WebhookNetworks})
+	db.Limits = models.TeamLimits{Integrations: cfg.MaxIntegrations, Channels: cfg.MaxChannels}
 	writer, err := models.NewWriter(db, models.WriterOptions{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst,
+		TeamRatePerSecond: cfg.TeamRateLimit, TeamBurst: cfg.TeamRateBurst, RawRequestKeep: cfg.RawRequestKeep,
 		OnEnqueue: notifier.Wake})
 	if err != nil {
 		db.Close()

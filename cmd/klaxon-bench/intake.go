@@ -242,7 +242,7 @@ func startKlaxonNamed(ctx context.Context, bin, dir, dbURL, logName string) (*kl
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin, "-addr", addr, "-base-url", "http://"+addr, "-database", dbURL,
-		"-bench-endpoints", "-rate-limit", "0", "-log-keep", "1000000000")
+		"-bench-endpoints", "-rate-limit", "0", "-team-rate-limit", "0", "-log-keep", "1000000000")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KLAXON_") {

@@ -49,14 +49,14 @@ func setUp(t *testing.T, k *klaxonProcess) string {
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	const rounds, workers = 6, 8
 	dbPath := filepath.Join(t.TempDir(), "klaxon.db")
-	k := startKlaxon(t, dbPath, "-rate-limit", "0")
+	k := startKlaxon(t, dbPath, "-rate-limit", "0", "-team-rate-limit", "0")
 	id := setUp(t, k)
 
 	var all []delivery
 	cut := 0
 	for round := range rounds {
 		if round > 0 {
-			k = startKlaxon(t, dbPath, "-rate-limit", "0")
+			k = startKlaxon(t, dbPath, "-rate-limit", "0", "-team-rate-limit", "0")
 		}
 		var acked atomic.Int64
 		stop := make(chan struct{})
@@ -82,7 +82,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	}
 
 	// Restart, and send again every delivery that got no answer.
-	k = startKlaxon(t, dbPath, "-rate-limit", "0")
+	k = startKlaxon(t, dbPath, "-rate-limit", "0", "-team-rate-limit", "0")
 	client := &http.Client{Timeout: 20 * time.Second}
 	resent, committedUnanswered := 0, 0
 	for i := range all {
@@ -132,7 +132,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 // stored (the server had not taken it: refused connection or never read).
 func TestGracefulShutdownUnderLoad(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "klaxon.db")
-	k := startKlaxon(t, dbPath, "-rate-limit", "0")
+	k := startKlaxon(t, dbPath, "-rate-limit", "0", "-team-rate-limit", "0")
 	id := setUp(t, k)
 
 	var acked atomic.Int64
