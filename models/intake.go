@@ -190,6 +190,8 @@ func NewWriter(db *DB, opts WriterOptions) (*Writer, error) {
 		// Nodes sharing the database share the limits too.
 		w.limiters.share(db, "intake:")
 		w.refusedLimiters.share(db, "refused:")
+		w.teamLimiters.share(db, "team:")
+		w.teamRefusedLimiters.share(db, "team-refused:")
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(w.ctx, opts.BatchTimeout)

@@ -48,29 +48,28 @@ func newLimiterSet(perSecond float64, burst int) *limiterSet {
 // take takes one request from id's bucket and returns how long to wait when
 // the bucket is empty (nothing is taken then), or 0.
 func (s *limiterSet) take(id uint, now time.Time) time.Duration {
-	r := s.reserve(id, now)
-	if r == nil {
-		return 0
+	wait, undo := s.reserve(id, now)
+	if wait > 0 {
+		undo()
 	}
-	if delay := r.DelayFrom(now); delay > 0 {
-		r.CancelAt(now)
-		return delay
-	}
-	return 0
+	return wait
 }
 
-// reserve takes one request from id's bucket, even when it must wait for
-// it; nil when there is no limit.
-func (s *limiterSet) reserve(id uint, now time.Time) *rate.Reservation {
+func noUndo() {}
+
+// reserve takes one request from id's bucket and says how long it would
+// have to wait for it (0: it may go now); undo gives the request back, as
+// a caller must when it does not go. With no limit it takes nothing.
+func (s *limiterSet) reserve(id uint, now time.Time) (wait time.Duration, undo func()) {
 	if s.limit <= 0 {
-		return nil
+		return 0, noUndo
 	}
 	if !now.Before(s.nextSweep) {
 		s.sweep(now)
 	}
 	if s.shared != nil {
-		if delay, err := s.takeShared(id, now); err == nil {
-			return delay
+		if wait, undo, err := s.reserveShared(id, now); err == nil {
+			return wait, undo
 		}
 	}
 	lim, ok := s.buckets[id]
@@ -81,29 +80,21 @@ func (s *limiterSet) reserve(id uint, now time.Time) *rate.Reservation {
 		lim = rate.NewLimiter(s.limit, s.burst)
 		s.buckets[id] = lim
 	}
-	return lim.ReserveN(now, 1)
+	r := lim.ReserveN(now, 1)
+	return r.DelayFrom(now), func() { r.CancelAt(now) }
 }
 
 // takeWithTeam takes one request from the integration's bucket and from its
 // team's, or from neither when either is empty. It returns how long to
 // wait, and whether the team's bucket was the one that was empty.
 func takeWithTeam(integrations, teams *limiterSet, integrationID, accountID uint, now time.Time) (wait time.Duration, team bool) {
-	ri, rt := integrations.reserve(integrationID, now), teams.reserve(accountID, now)
-	var wi, wt time.Duration
-	if ri != nil {
-		wi = ri.DelayFrom(now)
-	}
-	if rt != nil {
-		wt = rt.DelayFrom(now)
-	}
+	wi, undoI := integrations.reserve(integrationID, now)
+	wt, undoT := teams.reserve(accountID, now)
 	if wi == 0 && wt == 0 {
 		return 0, false
 	}
-	for _, r := range []*rate.Reservation{ri, rt} {
-		if r != nil {
-			r.CancelAt(now)
-		}
-	}
+	undoI()
+	undoT()
 	return max(wi, wt), wi == 0
 }
 

@@ -97,36 +97,37 @@ func (s *limiterSet) share(db *DB, prefix string) {
 	s.leases = map[uint]*lease{}
 }
 
-// takeShared is take for a shared set: from the node's lease while it
-// lasts, else from the database. Should the database fail, the node's own
-// bucket decides (the request is about to fail anyway if the database is
-// down).
-func (s *limiterSet) takeShared(id uint, now time.Time) (time.Duration, error) {
+// reserveShared is reserve for a shared set: from the node's lease while it
+// lasts, else from the database; undo puts the token back in the lease.
+// Should the database fail, the node's own bucket decides (the request is
+// about to fail anyway if the database is down).
+func (s *limiterSet) reserveShared(id uint, now time.Time) (time.Duration, func(), error) {
 	l := s.leases[id]
 	if l != nil {
 		if now.Before(l.retryAt) {
-			return l.retryAt.Sub(now), nil
+			return l.retryAt.Sub(now), noUndo, nil
 		}
 		if l.tokens > 0 && now.Sub(l.at) < leaseTTL {
 			l.tokens--
-			return 0, nil
+			return 0, func() { l.tokens++ }, nil
 		}
 	}
 	if s.shared == nil {
-		return 0, errNoSharedBuckets
+		return 0, noUndo, errNoSharedBuckets
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	granted, wait, err := s.shared.take(ctx, s.prefix+uitoa(id), max(1, s.burst/10), s.limit, s.burst)
 	if err != nil {
-		return 0, err
+		return 0, noUndo, err
 	}
 	if granted == 0 {
 		s.leases[id] = &lease{retryAt: now.Add(wait)}
-		return wait, nil
+		return wait, noUndo, nil
 	}
-	s.leases[id] = &lease{tokens: granted - 1, at: now}
-	return 0, nil
+	l = &lease{tokens: granted - 1, at: now}
+	s.leases[id] = l
+	return 0, func() { l.tokens++ }, nil
 }
 
 // sweepLeases drops leases that can no longer be spent.

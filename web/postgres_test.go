@@ -157,9 +157,17 @@ func TestRateLimitIsSharedAcrossNodes(t *testing.T) {
 		t.Logf("NOTICE: %s is not set, so the shared rate-limit test did not run", webtest.PostgresEnv)
 		return
 	}
-	dbURL := webtest.PostgresURL(t)
 	const burst, perSecond = 20, 1.0
-	opts := func(c *web.Config) { c.DatabaseURL, c.RateLimit, c.RateBurst = dbURL, perSecond, burst }
+	perIntegration := func(c *web.Config) { c.RateLimit, c.RateBurst = perSecond, burst }
+	perTeam := func(c *web.Config) { c.RateLimit, c.TeamRateLimit, c.TeamRateBurst = 0, perSecond, burst }
+	for name, limit := range map[string]func(*web.Config){"integration": perIntegration, "team": perTeam} {
+		t.Run(name, func(t *testing.T) { sharedRateLimit(t, limit, burst, perSecond) })
+	}
+}
+
+func sharedRateLimit(t *testing.T, limit func(*web.Config), burst int, perSecond float64) {
+	dbURL := webtest.PostgresURL(t)
+	opts := func(c *web.Config) { c.DatabaseURL = dbURL; limit(c) }
 	a := webtest.Start(t, opts)
 	b := webtest.Start(t, opts)
 	onA := a.NewClient()
