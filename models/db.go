@@ -27,6 +27,9 @@ type DB struct {
 	Dialect string
 	// FullText tells whether the database has a full-text index for alerts.
 	FullText bool
+
+	searchLimits SearchLimits
+	searchGate   *searchGate
 }
 
 // Open connects to the database named by url ("sqlite:path" or
@@ -91,6 +94,7 @@ func open(ctx context.Context, databaseURL string) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
 	d := &DB{DB: db, Dialect: dialect}
+	d.SetSearchLimits(DefaultSearchLimits())
 	if err := d.migrate(ctx); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("migrate schema: %w", err)
