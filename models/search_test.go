@@ -300,3 +300,27 @@ func TestSearchIndexMigrates(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchWaitsForASlotWithinItsTime: with every slot taken, a search
+// waits no longer than its time limit and says it did not run, while the
+// list without a search is not held up.
+func TestSearchWaitsForASlotWithinItsTime(t *testing.T) {
+	ctx := context.Background()
+	db := webtest.OpenDB(t, webtest.SQLiteURL(t))
+	team := newSearchTeam(t, db, "Alpha")
+	team.seed(t, db, models.StatusOpen, "disk full")
+	l := models.DefaultSearchLimits()
+	l.Timeout = 50 * time.Millisecond
+	db.SetSearchLimits(l)
+	release := db.HoldSearchSlots()
+	if _, err := db.Alerts(ctx, team.account, models.AlertFilter{Text: "disk"}); !errors.Is(err, models.ErrSearchBusy) {
+		t.Errorf("search with every slot taken: %v, want ErrSearchBusy", err)
+	}
+	if page, err := db.Alerts(ctx, team.account, models.AlertFilter{}); err != nil || len(page.Alerts) != 1 {
+		t.Errorf("list with every search slot taken: %d %v", len(page.Alerts), err)
+	}
+	release()
+	if page, err := db.Alerts(ctx, team.account, models.AlertFilter{Text: "disk"}); err != nil || len(page.Alerts) != 1 {
+		t.Errorf("search once a slot is free: %d %v", len(page.Alerts), err)
+	}
+}
