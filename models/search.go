@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,9 @@ type SearchLimits struct {
 	MinPrefix int
 	// Timeout stops a search (waiting for a slot included).
 	Timeout time.Duration
-	// Concurrent is how many searches run at once, below the connection
-	// pool's size so that list pages always find a connection.
+	// Concurrent is how many searches run at once: half the CPUs, 2 to 4,
+	// well below the connection pool's size, so that list pages always find
+	// a connection and a CPU.
 	Concurrent int
 	// CountScan is how many of the team's newest matches the tab counts
 	// of a search look at.
@@ -34,7 +36,7 @@ type SearchLimits struct {
 
 // DefaultSearchLimits are the limits a new DB starts with.
 func DefaultSearchLimits() SearchLimits {
-	return SearchLimits{MaxWords: 8, MinPrefix: 3, Timeout: 2 * time.Second, Concurrent: 4, CountScan: 50_000}
+	return SearchLimits{MaxWords: 8, MinPrefix: 3, Timeout: 2 * time.Second, Concurrent: min(max(runtime.NumCPU()/2, 2), 4), CountScan: 50_000}
 }
 
 var (
