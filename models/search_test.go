@@ -166,14 +166,20 @@ func TestSearchCountsAreTheTeamsOwn(t *testing.T) {
 }
 
 // heavySearch is a search that matches many different words of many
-// alerts: 8 prefixes, each of 2,500 words.
+// alerts: 8 prefixes, each of 2,500 × perPrefix words (see seedHeavy).
 const heavySearch = "abc abd abe abf abg abh abi abj"
 
-func seedHeavy(tb testing.TB, db *models.DB, team searchTeam) {
+func seedHeavy(tb testing.TB, db *models.DB, team searchTeam, perPrefix int) {
 	tb.Helper()
 	titles := make([]string, 2500)
 	for i := range titles {
-		titles[i] = fmt.Sprintf("abc%[1]d abd%[1]d abe%[1]d abf%[1]d abg%[1]d abh%[1]d abi%[1]d abj%[1]d", i)
+		var words []string
+		for _, p := range strings.Fields(heavySearch) {
+			for k := range perPrefix {
+				words = append(words, fmt.Sprintf("%s%dx%d", p, i, k))
+			}
+		}
+		titles[i] = strings.Join(words, " ")
 	}
 	team.seed(tb, db, models.StatusOpen, titles...)
 }
@@ -184,14 +190,17 @@ func TestSearchIsStoppedAtItsTimeout(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db := webtest.OpenDB(t, url)
 			team := newSearchTeam(t, db, "Alpha")
-			seedHeavy(t, db, team)
+			seedHeavy(t, db, team, 3)
 			l := models.DefaultSearchLimits()
 			l.Timeout = time.Minute
 			db.SetSearchLimits(l)
+			t0 := time.Now()
 			if page, err := db.Alerts(ctx, team.account, models.AlertFilter{Text: heavySearch}); err != nil || len(page.Alerts) != 50 {
 				t.Fatalf("unhurried search: %d rows, %v", len(page.Alerts), err)
 			}
-			l.Timeout = time.Millisecond
+			// A tenth of what the search takes, so that it cannot finish.
+			l.Timeout = min(max(time.Since(t0)/10, 10*time.Microsecond), time.Millisecond)
+			t.Logf("unhurried search %s, limit now %s", time.Since(t0), l.Timeout)
 			db.SetSearchLimits(l)
 			for range 3 {
 				if _, err := db.Alerts(ctx, team.account, models.AlertFilter{Text: heavySearch}); !errors.Is(err, models.ErrSearchTimeout) {
@@ -217,7 +226,7 @@ func TestSearchesCannotTakeEveryConnection(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db := webtest.OpenDB(t, url)
 			heavy, other := newSearchTeam(t, db, "Alpha"), newSearchTeam(t, db, "Beta")
-			seedHeavy(t, db, heavy)
+			seedHeavy(t, db, heavy, 1)
 			other.seed(t, db, models.StatusOpen, repeat("cpu high", 60)...)
 			l := models.DefaultSearchLimits()
 			l.Concurrent, l.Timeout = 2, time.Minute
