@@ -153,7 +153,7 @@ func (d *DB) pageIDs(ctx context.Context, accountID uint, f AlertFilter, n int) 
 			where += cursor
 			args = append(args, cursorArg)
 		}
-		err := d.search(ctx, func(db *gorm.DB) error {
+		err := d.search(ctx, accountID, func(db *gorm.DB) error {
 			return db.Raw(`SELECT alerts.id FROM alerts_text CROSS JOIN alerts INDEXED BY idx_alerts_text_filter ON alerts.id = alerts_text.rowid
 				WHERE alerts_text MATCH ? AND `+where+` ORDER BY alerts_text.rowid `+dir+` LIMIT ?`,
 				append(append([]any{search.ftsMatch(accountID)}, args...), n)...).Scan(&ids).Error
@@ -162,7 +162,7 @@ func (d *DB) pageIDs(ctx context.Context, accountID uint, f AlertFilter, n int) 
 	case !search.Empty():
 		// PostgreSQL (GIN index) or SQLite without FTS5: one query, the
 		// planner's choice.
-		err := d.search(ctx, func(db *gorm.DB) error {
+		err := d.search(ctx, accountID, func(db *gorm.DB) error {
 			db = d.scope(db.Model(&Alert{}), accountID, AlertFilter{Statuses: f.Statuses, Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: f.Text})
 			if cursorArg != nil {
 				db = db.Where(strings.TrimPrefix(cursor, " AND "), cursorArg)
@@ -235,14 +235,14 @@ func (d *DB) CountAlertsByStatus(ctx context.Context, accountID uint, f AlertFil
 	case search.Unsearchable:
 	case !search.Empty() && d.Dialect == "sqlite" && d.FullText:
 		where, args := filterSQL(accountID, nil, f)
-		err = d.search(ctx, func(db *gorm.DB) error {
+		err = d.search(ctx, accountID, func(db *gorm.DB) error {
 			return db.Raw(`SELECT alerts.status AS status, count(*) AS n
 				FROM (SELECT rowid FROM alerts_text WHERE alerts_text MATCH ? ORDER BY rowid DESC LIMIT ?) AS m
 				CROSS JOIN alerts INDEXED BY idx_alerts_text_filter ON alerts.id = m.rowid WHERE `+where+` GROUP BY alerts.status`,
 				append([]any{search.ftsMatch(accountID), scan}, args...)...).Scan(&rows).Error
 		})
 	case !search.Empty():
-		err = d.search(ctx, func(db *gorm.DB) error {
+		err = d.search(ctx, accountID, func(db *gorm.DB) error {
 			sub := d.scope(db.Model(&Alert{}), accountID, AlertFilter{Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: f.Text}).
 				Select("alerts.status AS status").Order("alerts.id DESC").Limit(scan)
 			return db.Table("(?) AS m", sub).Select("status, count(*) AS n").Group("status").Scan(&rows).Error

@@ -15,7 +15,7 @@ func ParsePlainJSON(body []byte) (*MattermostPayload, bool) { return parsePlainJ
 func ParseAnyJSON(body []byte) (*MattermostPayload, error) { return parseAnyJSON(body) }
 
 // HoldSearchSlots takes every search slot until release is called, as
-// long searches would.
+// long searches of other teams would.
 func (d *DB) HoldSearchSlots() (release func()) {
 	for range cap(d.searchGate.slots) {
 		d.searchGate.slots <- struct{}{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -27,7 +28,7 @@ type SearchLimits struct {
 	Timeout time.Duration
 	// Concurrent is how many searches run at once: half the CPUs, 2 to 4,
 	// well below the connection pool's size, so that list pages always find
-	// a connection and a CPU.
+	// a connection and a CPU. One team runs at most half of them.
 	Concurrent int
 	// CountScan is how many of the team's newest matches the tab counts
 	// of a search look at.
@@ -175,36 +176,94 @@ func pgTeamQuery(accountID uint) string { return fmt.Sprintf("'#%d'", accountID)
 // lexeme and the words of the title and description.
 const pgSearchVector = `(array_to_tsvector(ARRAY['#' || account_id::text]) || to_tsvector('simple', title || ' ' || description))`
 
-// searchGate lets at most Concurrent searches run at once.
+// searchGate lets at most Concurrent searches run at once, and one team
+// at most half of them, so that another team's search finds a slot too.
 type searchGate struct {
 	slots   chan struct{}
+	perTeam int
+	mu      sync.Mutex
+	teams   map[uint]*teamSlots
 	running atomic.Int64
 	peak    atomic.Int64
+	// teamPeak is the most searches one team has run at once.
+	teamPeak atomic.Int64
+}
+
+// teamSlots are a team's share of the slots; users counts the searches
+// holding or waiting for one, so that an idle team's entry can go.
+type teamSlots struct {
+	slots   chan struct{}
+	users   int
+	running atomic.Int64
 }
 
 func newSearchGate(n int) *searchGate {
-	return &searchGate{slots: make(chan struct{}, max(n, 1))}
+	n = max(n, 1)
+	return &searchGate{slots: make(chan struct{}, n), perTeam: max(n/2, 1), teams: map[uint]*teamSlots{}}
 }
 
-func (g *searchGate) acquire(ctx context.Context) error {
+// take waits for a slot of ch, preferring a free one to a deadline that
+// passed meanwhile.
+func take(ctx context.Context, ch chan struct{}) error {
 	select {
-	case g.slots <- struct{}{}:
-	default: // a free slot wins over a deadline that passed meanwhile
-		select {
-		case g.slots <- struct{}{}:
-		case <-ctx.Done():
-			return ErrSearchBusy
-		}
+	case ch <- struct{}{}:
+		return nil
+	default:
 	}
-	n := g.running.Add(1)
-	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	select {
+	case ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ErrSearchBusy
 	}
+}
+
+func (g *searchGate) acquire(ctx context.Context, accountID uint) error {
+	g.mu.Lock()
+	team := g.teams[accountID]
+	if team == nil {
+		team = &teamSlots{slots: make(chan struct{}, g.perTeam)}
+		g.teams[accountID] = team
+	}
+	team.users++
+	g.mu.Unlock()
+	if err := take(ctx, team.slots); err != nil {
+		g.leave(accountID, team)
+		return err
+	}
+	if err := take(ctx, g.slots); err != nil {
+		<-team.slots
+		g.leave(accountID, team)
+		return err
+	}
+	raise(&g.peak, g.running.Add(1))
+	raise(&g.teamPeak, team.running.Add(1))
 	return nil
 }
 
-func (g *searchGate) release() {
+// raise makes peak at least n.
+func raise(peak *atomic.Int64, n int64) {
+	for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+	}
+}
+
+func (g *searchGate) release(accountID uint) {
 	g.running.Add(-1)
 	<-g.slots
+	g.mu.Lock()
+	team := g.teams[accountID]
+	g.mu.Unlock()
+	team.running.Add(-1)
+	<-team.slots
+	g.leave(accountID, team)
+}
+
+func (g *searchGate) leave(accountID uint, team *teamSlots) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if team.users--; team.users == 0 {
+		delete(g.teams, accountID)
+	}
 }
 
 // SetSearchLimits replaces the search limits; call it before serving.
@@ -216,8 +275,11 @@ func (d *DB) SetSearchLimits(l SearchLimits) {
 // SearchLimits returns the limits searches run under.
 func (d *DB) SearchLimits() SearchLimits { return d.searchLimits }
 
-// SearchPeak is the most searches that have run at once.
-func (d *DB) SearchPeak() int { return int(d.searchGate.peak.Load()) }
+// SearchPeak is the most searches that have run at once, in all and of one
+// team.
+func (d *DB) SearchPeak() (all, team int) {
+	return int(d.searchGate.peak.Load()), int(d.searchGate.teamPeak.Load())
+}
 
 // ParseSearch reads text under d's limits.
 func (d *DB) ParseSearch(text string) Search { return ParseSearch(text, d.searchLimits) }
@@ -225,16 +287,16 @@ func (d *DB) ParseSearch(text string) Search { return ParseSearch(text, d.search
 // search runs fn as a search: it waits for a slot, then runs under the time
 // budget, which ends the query itself (SQLite is interrupted through the
 // context, PostgreSQL stops it with statement_timeout).
-func (d *DB) search(ctx context.Context, fn func(db *gorm.DB) error) error {
+func (d *DB) search(ctx context.Context, accountID uint, fn func(db *gorm.DB) error) error {
 	budget, cancel := context.WithTimeout(ctx, d.searchLimits.Timeout)
 	defer cancel()
-	if err := d.searchGate.acquire(budget); err != nil {
+	if err := d.searchGate.acquire(budget, accountID); err != nil {
 		if ctx.Err() != nil && context.Cause(ctx) != context.DeadlineExceeded {
 			return ctx.Err() // the request itself ended
 		}
 		return err
 	}
-	defer d.searchGate.release()
+	defer d.searchGate.release(accountID)
 	var err error
 	if d.Dialect == "postgres" {
 		// The server's statement_timeout ends the query and keeps the
