@@ -23,13 +23,12 @@ import (
 // behind it.
 type DB struct {
 	*gorm.DB
+	searchLimits SearchLimits
+	searchGate   *searchGate
 	// Dialect is "sqlite" or "postgres".
 	Dialect string
 	// FullText tells whether the database has a full-text index for alerts.
 	FullText bool
-
-	searchLimits SearchLimits
-	searchGate   *searchGate
 }
 
 // Open connects to the database named by url ("sqlite:path" or

@@ -13,16 +13,3 @@ func MaskPlainJSON(body string) (string, bool) { return maskPlainJSON(body) }
 func ParsePlainJSON(body []byte) (*MattermostPayload, bool) { return parsePlainJSON(body) }
 
 func ParseAnyJSON(body []byte) (*MattermostPayload, error) { return parseAnyJSON(body) }
-
-// HoldSearchSlots takes every search slot until release is called, as
-// long searches of other teams would.
-func (d *DB) HoldSearchSlots() (release func()) {
-	for range cap(d.searchGate.slots) {
-		d.searchGate.slots <- struct{}{}
-	}
-	return func() {
-		for range cap(d.searchGate.slots) {
-			<-d.searchGate.slots
-		}
-	}
-}
