@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -127,8 +129,30 @@ func tabStatuses(key string) []models.Status {
 	return nil
 }
 
+// searchContext gives a page's searches one time budget between them.
+func (h *Handler) searchContext(c echo.Context, text string) (context.Context, context.CancelFunc) {
+	if text == "" {
+		return c.Request().Context(), func() {}
+	}
+	return context.WithTimeout(c.Request().Context(), h.DB.SearchLimits().Timeout)
+}
+
+// searchFailure explains a search that did not finish, or returns "" for
+// other errors.
+func (h *Handler) searchFailure(c echo.Context, err error) string {
+	switch {
+	case errors.Is(err, models.ErrSearchTimeout):
+		return fmt.Sprintf("The search took longer than %s and was stopped. Search for longer or fewer words, or narrow it with the status, urgency or integration.", h.DB.SearchLimits().Timeout)
+	case errors.Is(err, models.ErrSearchBusy):
+		c.Response().Header().Set("Retry-After", "2")
+		return "Too many searches are running right now, so this one did not run. Try again in a moment."
+	}
+	return ""
+}
+
 // Alerts is the alert list: tabs with counts, filters, keyset pages and
-// bulk actions.
+// bulk actions. A search that does not finish in time is answered 503 with
+// the page and the reason.
 func (h *Handler) Alerts(c echo.Context) error {
 	ctx := c.Request().Context()
 	account := CurrentUser(c).AccountID
@@ -137,9 +161,20 @@ func (h *Handler) Alerts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := h.DB.Alerts(ctx, account, f)
-	if err != nil {
+	sctx, cancel := h.searchContext(c, q.text)
+	defer cancel()
+	status := http.StatusOK
+	page, err := h.DB.Alerts(sctx, account, f)
+	failed := h.searchFailure(c, err)
+	if err != nil && failed == "" {
 		return err
+	}
+	var counts map[models.Status]int64
+	if failed == "" {
+		counts, err = h.DB.CountAlertsByStatus(sctx, account, f)
+		if failed = h.searchFailure(c, err); err != nil && failed == "" {
+			return err
+		}
 	}
 	integrations, err := h.DB.AllIntegrations(ctx, account)
 	if err != nil {
@@ -149,10 +184,10 @@ func (h *Handler) Alerts(c echo.Context) error {
 		Alerts: page.Alerts, Status: q.status, Urgency: q.urgency, Integration: q.integration, Text: q.text,
 		Integrations: integrations, Filtered: q.urgency != "" || q.integration != "" || q.text != "",
 		ReturnURL: c.Request().URL.RequestURI(), Now: time.Now(),
+		SearchNotice: h.DB.ParseSearch(q.text).Notice(), SearchFailed: failed,
 	}
-	counts, err := h.DB.CountAlertsByStatus(ctx, account, f)
-	if err != nil {
-		return err
+	if failed != "" {
+		status = http.StatusServiceUnavailable
 	}
 	for _, t := range statusTabs {
 		statuses := t.statuses
@@ -173,10 +208,10 @@ func (h *Handler) Alerts(c echo.Context) error {
 	} else if q.before != 0 || q.after != 0 {
 		v.NewerURL = q.url("/alerts", q.status, 0, 0)
 	}
-	if q.before == 0 && q.after == 0 {
+	if q.before == 0 && q.after == 0 && failed == "" {
 		v.LiveURL = q.url("/alerts/rows", q.status, 0, 0)
 	}
-	return render(c, http.StatusOK, views.AlertsPage(h.page(c, "Alerts", "alerts"), v))
+	return render(c, status, views.AlertsPage(h.page(c, "Alerts", "alerts"), v))
 }
 
 // AlertRows serves the first page's rows alone, for live updates.
@@ -187,7 +222,12 @@ func (h *Handler) AlertRows(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := h.DB.Alerts(c.Request().Context(), CurrentUser(c).AccountID, f)
+	sctx, cancel := h.searchContext(c, q.text)
+	defer cancel()
+	page, err := h.DB.Alerts(sctx, CurrentUser(c).AccountID, f)
+	if h.searchFailure(c, err) != "" {
+		return c.NoContent(http.StatusServiceUnavailable) // the page keeps the rows it shows
+	}
 	if err != nil {
 		return err
 	}

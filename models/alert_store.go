@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"gorm.io/gorm"
 )
@@ -48,38 +47,26 @@ func (d *DB) scope(db *gorm.DB, accountID uint, f AlertFilter) *gorm.DB {
 	if f.IntegrationID != 0 {
 		db = db.Where("alerts.integration_id = ?", f.IntegrationID)
 	}
-	if text := strings.TrimSpace(f.Text); text != "" {
-		db = d.textCondition(db, text)
+	if s := d.ParseSearch(f.Text); !s.Empty() {
+		db = d.textCondition(db, accountID, s)
 	}
 	return db
 }
 
-// textCondition matches every word of text in the title or description.
-func (d *DB) textCondition(db *gorm.DB, text string) *gorm.DB {
-	switch {
-	case d.Dialect == "sqlite" && d.FullText:
-		if q := ftsQuery(text); q != "" {
-			return db.Where("alerts.id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)", q)
-		}
-	case d.Dialect == "postgres":
-		if q := tsQuery(text); q != "" {
-			return db.Where("to_tsvector('simple', alerts.title || ' ' || alerts.description) @@ to_tsquery('simple', ?)", q)
-		}
+// textCondition matches every word of s in the title or description (not
+// used for SQLite's FTS5, which pageIDs queries directly).
+func (d *DB) textCondition(db *gorm.DB, accountID uint, s Search) *gorm.DB {
+	if s.Unsearchable {
+		return db.Where("1 = 0")
 	}
-	for _, w := range strings.Fields(text) {
-		like := "%" + escapeLike(strings.ToLower(w)) + "%"
+	if d.Dialect == "postgres" {
+		return db.Where(pgSearchVector+" @@ (CAST(? AS tsquery) && to_tsquery('simple', ?))", pgTeamQuery(accountID), s.tsQuery())
+	}
+	for _, w := range s.Words {
+		like := "%" + escapeLike(w) + "%"
 		db = db.Where("(lower(alerts.title) LIKE ? ESCAPE '\\' OR lower(alerts.description) LIKE ? ESCAPE '\\')", like, like)
 	}
 	return db
-}
-
-// tsQuery makes a PostgreSQL prefix query of the words' letters and digits.
-func tsQuery(text string) string {
-	var parts []string
-	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		parts = append(parts, w+":*")
-	}
-	return strings.Join(parts, " & ")
 }
 
 func escapeLike(s string) string {
@@ -155,29 +142,33 @@ func (d *DB) pageIDs(ctx context.Context, accountID uint, f AlertFilter, n int) 
 	if len(statuses) == 0 {
 		statuses = Statuses
 	}
-	text := strings.TrimSpace(f.Text)
 	var ids []uint
-	if text != "" && d.Dialect == "sqlite" && d.FullText {
-		if q := ftsQuery(text); q != "" {
-			where, args := filterSQL(accountID, statuses, f)
-			if cursorArg != nil {
-				where += cursor
-				args = append(args, cursorArg)
-			}
-			err := d.WithContext(ctx).Raw(`SELECT alerts.id FROM alerts_fts CROSS JOIN alerts INDEXED BY idx_alerts_text_filter ON alerts.id = alerts_fts.rowid
-				WHERE alerts_fts MATCH ? AND `+where+` ORDER BY alerts_fts.rowid `+dir+` LIMIT ?`,
-				append(append([]any{q}, args...), n)...).Scan(&ids).Error
-			return ids, err
+	search := d.ParseSearch(f.Text)
+	switch {
+	case search.Unsearchable:
+		return nil, nil
+	case !search.Empty() && d.Dialect == "sqlite" && d.FullText:
+		where, args := filterSQL(accountID, statuses, f)
+		if cursorArg != nil {
+			where += cursor
+			args = append(args, cursorArg)
 		}
-	}
-	if text != "" {
+		err := d.search(ctx, accountID, func(db *gorm.DB) error {
+			return db.Raw(`SELECT alerts.id FROM alerts_text CROSS JOIN alerts INDEXED BY idx_alerts_text_filter ON alerts.id = alerts_text.rowid
+				WHERE alerts_text MATCH ? AND `+where+` ORDER BY alerts_text.rowid `+dir+` LIMIT ?`,
+				append(append([]any{search.ftsMatch(accountID)}, args...), n)...).Scan(&ids).Error
+		})
+		return ids, err
+	case !search.Empty():
 		// PostgreSQL (GIN index) or SQLite without FTS5: one query, the
 		// planner's choice.
-		db := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, AlertFilter{Statuses: f.Statuses, Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: text})
-		if cursorArg != nil {
-			db = db.Where(strings.TrimPrefix(cursor, " AND "), cursorArg)
-		}
-		err := db.Order("alerts.id "+dir).Limit(n).Pluck("alerts.id", &ids).Error
+		err := d.search(ctx, accountID, func(db *gorm.DB) error {
+			db = d.scope(db.Model(&Alert{}), accountID, AlertFilter{Statuses: f.Statuses, Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: f.Text})
+			if cursorArg != nil {
+				db = db.Where(strings.TrimPrefix(cursor, " AND "), cursorArg)
+			}
+			return db.Order("alerts.id "+dir).Limit(n).Pluck("alerts.id", &ids).Error
+		})
 		return ids, err
 	}
 	var parts []string
@@ -223,17 +214,11 @@ func filterSQL(accountID uint, statuses []Status, f AlertFilter) (string, []any)
 // CountCap is where status counts stop counting.
 const CountCap = 10000
 
-// textCountScan is how many of the newest text matches the counts of a
-// text search look at. A word found in more alerts than this (a trigger
-// word, say) gets counts of its newest matches only, so that the page
-// stays fast.
-const textCountScan = 50_000
-
 // CountAlertsByStatus counts account's alerts matching f (its statuses and
 // cursors aside) in each status, each count stopping at CountCap+1 so that
 // tab counts stay cheap at millions of rows: one query, one capped index
-// range per status. Under a text search, the counts cover the newest
-// textCountScan matches.
+// range per status. Under a text search, the counts cover the team's newest
+// SearchLimits.CountScan matches.
 func (d *DB) CountAlertsByStatus(ctx context.Context, accountID uint, f AlertFilter) (map[Status]int64, error) {
 	counts := map[Status]int64{}
 	if f.IntegrationID > math.MaxInt64 {
@@ -243,19 +228,25 @@ func (d *DB) CountAlertsByStatus(ctx context.Context, accountID uint, f AlertFil
 		Status Status
 		N      int64
 	}
-	text := strings.TrimSpace(f.Text)
+	search := d.ParseSearch(f.Text)
+	scan := d.searchLimits.CountScan
 	var err error
 	switch {
-	case text != "" && d.Dialect == "sqlite" && d.FullText && ftsQuery(text) != "":
+	case search.Unsearchable:
+	case !search.Empty() && d.Dialect == "sqlite" && d.FullText:
 		where, args := filterSQL(accountID, nil, f)
-		err = d.WithContext(ctx).Raw(`SELECT alerts.status AS status, count(*) AS n
-			FROM (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ? ORDER BY rowid DESC LIMIT ?) AS m
-			CROSS JOIN alerts INDEXED BY idx_alerts_text_filter ON alerts.id = m.rowid WHERE `+where+` GROUP BY alerts.status`,
-			append([]any{ftsQuery(text), textCountScan}, args...)...).Scan(&rows).Error
-	case text != "":
-		sub := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, AlertFilter{Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: text}).
-			Select("alerts.status AS status").Order("alerts.id DESC").Limit(textCountScan)
-		err = d.WithContext(ctx).Table("(?) AS m", sub).Select("status, count(*) AS n").Group("status").Scan(&rows).Error
+		err = d.search(ctx, accountID, func(db *gorm.DB) error {
+			return db.Raw(`SELECT alerts.status AS status, count(*) AS n
+				FROM (SELECT rowid FROM alerts_text WHERE alerts_text MATCH ? ORDER BY rowid DESC LIMIT ?) AS m
+				CROSS JOIN alerts INDEXED BY idx_alerts_text_filter ON alerts.id = m.rowid WHERE `+where+` GROUP BY alerts.status`,
+				append([]any{search.ftsMatch(accountID), scan}, args...)...).Scan(&rows).Error
+		})
+	case !search.Empty():
+		err = d.search(ctx, accountID, func(db *gorm.DB) error {
+			sub := d.scope(db.Model(&Alert{}), accountID, AlertFilter{Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: f.Text}).
+				Select("alerts.status AS status").Order("alerts.id DESC").Limit(scan)
+			return db.Table("(?) AS m", sub).Select("status, count(*) AS n").Group("status").Scan(&rows).Error
+		})
 	default:
 		var parts []string
 		var args []any

@@ -23,6 +23,8 @@ import (
 // behind it.
 type DB struct {
 	*gorm.DB
+	searchLimits SearchLimits
+	searchGate   *searchGate
 	// Dialect is "sqlite" or "postgres".
 	Dialect string
 	// FullText tells whether the database has a full-text index for alerts.
@@ -93,6 +95,7 @@ func open(ctx context.Context, databaseURL string) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
 	d := &DB{DB: db, Dialect: dialect}
+	d.SetSearchLimits(DefaultSearchLimits())
 	if err := d.migrate(ctx); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("migrate schema: %w", err)

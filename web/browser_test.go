@@ -354,6 +354,38 @@ func TestBrowserScenario(t *testing.T) {
 		return nil
 	})
 
+	b.step("a search says what it searched", func(ctx context.Context) error {
+		// Nine different words (Disk repeats disk): the ninth is left out,
+		// and the short ones match whole words only.
+		q := "disk Disk full on db-1 more alert db 1 zzz9"
+		if err := chromedp.Do(ctx, chromedp.Clear(chromedp.CSS("#filter-q")), typeInto("#filter-q", q)); err != nil {
+			return err
+		}
+		if err := follow(ctx, `form.filters button[type=submit]`, http.StatusOK); err != nil {
+			return err
+		}
+		notice, err := text(ctx, "[data-testid=search-notice]")
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{"left out: zzz9.", "whole words only: on db-1 db 1."} {
+			if !strings.Contains(notice, want) {
+				return fmt.Errorf("the search notice %q does not say %q", notice, want)
+			}
+		}
+		rows, err := alertRows(ctx)
+		if err != nil {
+			return err
+		}
+		if _, ok := rowByTitle(rows, jsonTitle); !ok || len(rows) != 1 {
+			return fmt.Errorf("search rows %+v, want the one titled %q", rows, jsonTitle)
+		}
+		if err := b.screen(ctx, "alerts-search-notice"); err != nil {
+			return err
+		}
+		return open(ctx, srv.URL+"/alerts", http.StatusOK)
+	})
+
 	b.step("acknowledge and resolve", func(ctx context.Context) error {
 		rows, err := alertRows(ctx)
 		if err != nil {

@@ -58,11 +58,11 @@ func benchAlertList(ctx context.Context, o options, out io.Writer) (bool, error)
 	}
 	defer os.RemoveAll(dir)
 	fmt.Fprintf(out, "\n== alert list: server-side times through the real router (web.NewServer), %d requests per case\n", o.requests)
-	small, err := listRun(ctx, o, filepath.Join(dir, "small.db"), o.small, out)
+	small, _, err := listRun(ctx, o, filepath.Join(dir, "small.db"), o.small, false, out)
 	if err != nil {
 		return false, err
 	}
-	large, err := listRun(ctx, o, filepath.Join(dir, "large.db"), o.alerts, out)
+	large, isolated, err := listRun(ctx, o, filepath.Join(dir, "large.db"), o.alerts, true, out)
 	if err != nil {
 		return false, err
 	}
@@ -76,21 +76,22 @@ func benchAlertList(ctx context.Context, o options, out io.Writer) (bool, error)
 		fmt.Fprintf(out, "  %-34s p95 %s ≤ %s %s; ≤ 2 × %s %s\n", l.name, ms(l.p95), ms(targetListP95), verdict(l.p95 <= targetListP95),
 			ms(s.p95), verdict(l.p95 <= 2*s.p95))
 	}
-	return true, nil
+	return isolated, nil
 }
 
-// listRun seeds n alerts into a fresh SQLite file and times every case.
-func listRun(ctx context.Context, o options, path string, n int, out io.Writer) ([]listResult, error) {
+// listRun seeds n alerts into a fresh SQLite file and times every case,
+// then, with isolation, what another team's searches do to a small team.
+func listRun(ctx context.Context, o options, path string, n int, isolation bool, out io.Writer) ([]listResult, bool, error) {
 	dbURL := "sqlite:" + path
 	db, err := models.Open(ctx, dbURL)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer db.Close()
 	password := "bench-password"
 	user, err := db.CreateAccount(ctx, models.SignUp{Team: "Bench", Email: "bench@example.com", Password: password, Confirm: password})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var integrations []*models.Integration
 	for i := range 10 {
@@ -99,13 +100,13 @@ func listRun(ctx context.Context, o options, path string, n int, out io.Writer) 
 			SiteURL: "https://chat.example.com",
 		})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		integrations = append(integrations, integ)
 	}
 	start := time.Now()
 	if err := seedAlerts(ctx, db, user.AccountID, integrations, n, out); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	took := time.Since(start)
 	fmt.Fprintf(out, "seeded %d alerts in %.1f s (%.0f alerts/s)", n, took.Seconds(), float64(n)/took.Seconds())
@@ -116,18 +117,18 @@ func listRun(ctx context.Context, o options, path string, n int, out io.Writer) 
 
 	cfg, err := web.ParseConfig([]string{"-database", dbURL}, func(string) string { return "" }, io.Discard)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	writer, err := models.NewWriter(db, models.WriterOptions{})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer writer.Close()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	srv := web.NewServer(cfg, log, db, writer, "bench-session-secret-bench-session-secret")
 	b := &browser{handler: srv.Echo, cookies: map[string]string{}}
 	if err := b.login("bench@example.com", password); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 
 	noisy := integrations[0].PublicID // seedAlerts sends most alerts to the first integration
@@ -144,7 +145,7 @@ func listRun(ctx context.Context, o options, path string, n int, out io.Writer) 
 	}
 	deep, depth, err := b.followOlder("/alerts?status=all", deepPages)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	cases[2].urls, cases[2].depth = func(int) string { return deep }, depth
 
@@ -153,7 +154,7 @@ func listRun(ctx context.Context, o options, path string, n int, out io.Writer) 
 	for _, c := range cases {
 		for i := range 10 { // warm the page cache and the session
 			if _, _, err := b.get(c.urls(i)); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		var lat []time.Duration
@@ -163,10 +164,10 @@ func listRun(ctx context.Context, o options, path string, n int, out io.Writer) 
 			body, status, err := b.get(c.urls(i))
 			lat = append(lat, time.Since(t0))
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			if status != http.StatusOK {
-				return nil, fmt.Errorf("GET %s: status %d", c.urls(i), status)
+				return nil, false, fmt.Errorf("GET %s: status %d", c.urls(i), status)
 			}
 			rows += strings.Count(body, `data-testid="alert-row"`)
 		}
@@ -179,7 +180,11 @@ func listRun(ctx context.Context, o options, path string, n int, out io.Writer) 
 		fmt.Fprintf(out, "  %-36s p50 %9s   p95 %9s   %2d rows/page%s\n", c.name, ms(r.p50), ms(r.p95), r.rows, note)
 		results = append(results, r)
 	}
-	return results, nil
+	if !isolation {
+		return results, true, nil
+	}
+	pass, err := benchSearchIsolation(ctx, o, db, srv.Echo, b, user.AccountID, integrations[0], out)
+	return results, pass, err
 }
 
 // browser signs in and fetches pages by calling the router directly, so
