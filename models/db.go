@@ -153,7 +153,7 @@ func (d *DB) Close() error {
 
 func (d *DB) migrate(ctx context.Context) error {
 	db := d.WithContext(ctx)
-	if err := db.AutoMigrate(&Setting{}, &Account{}, &User{}, &Session{}, &Integration{}, &Alert{}, &AlertEvent{}, &IntegrationLog{}, &NotificationChannel{}, &OutboxItem{}, &Delivery{}); err != nil {
+	if err := db.AutoMigrate(&Setting{}, &Account{}, &User{}, &Session{}, &Integration{}, &Alert{}, &AlertEvent{}, &IntegrationLog{}, &NotificationChannel{}, &OutboxItem{}, &Delivery{}, &InsightHour{}, &InsightTitle{}); err != nil {
 		return err
 	}
 	// One unresolved alert per dedup key and integration: the database, not
