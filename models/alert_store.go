@@ -20,6 +20,9 @@ type AlertFilter struct {
 	Urgency       Urgency
 	IntegrationID uint
 	Text          string
+	// CreatedFrom and CreatedTo keep alerts created in [CreatedFrom,
+	// CreatedTo) when set (the Insights page's links).
+	CreatedFrom, CreatedTo time.Time
 	// Before and After are keyset cursors (alert ids): Before pages to older
 	// alerts, After to newer ones.
 	Before, After uint
@@ -47,6 +50,12 @@ func (d *DB) scope(db *gorm.DB, accountID uint, f AlertFilter) *gorm.DB {
 	}
 	if f.IntegrationID != 0 {
 		db = db.Where("alerts.integration_id = ?", f.IntegrationID)
+	}
+	if !f.CreatedFrom.IsZero() {
+		db = db.Where("alerts.created_at >= ?", f.CreatedFrom.UTC())
+	}
+	if !f.CreatedTo.IsZero() {
+		db = db.Where("alerts.created_at < ?", f.CreatedTo.UTC())
 	}
 	if text := strings.TrimSpace(f.Text); text != "" {
 		db = d.textCondition(db, text)
@@ -173,7 +182,7 @@ func (d *DB) pageIDs(ctx context.Context, accountID uint, f AlertFilter, n int) 
 	if text != "" {
 		// PostgreSQL (GIN index) or SQLite without FTS5: one query, the
 		// planner's choice.
-		db := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, AlertFilter{Statuses: f.Statuses, Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: text})
+		db := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, AlertFilter{Statuses: f.Statuses, Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: text, CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo})
 		if cursorArg != nil {
 			db = db.Where(strings.TrimPrefix(cursor, " AND "), cursorArg)
 		}
@@ -217,6 +226,14 @@ func filterSQL(accountID uint, statuses []Status, f AlertFilter) (string, []any)
 		where += " AND alerts.urgency = ?"
 		args = append(args, f.Urgency)
 	}
+	if !f.CreatedFrom.IsZero() {
+		where += " AND alerts.created_at >= ?"
+		args = append(args, f.CreatedFrom.UTC())
+	}
+	if !f.CreatedTo.IsZero() {
+		where += " AND alerts.created_at < ?"
+		args = append(args, f.CreatedTo.UTC())
+	}
 	return where, args
 }
 
@@ -253,7 +270,7 @@ func (d *DB) CountAlertsByStatus(ctx context.Context, accountID uint, f AlertFil
 			CROSS JOIN alerts INDEXED BY idx_alerts_text_filter ON alerts.id = m.rowid WHERE `+where+` GROUP BY alerts.status`,
 			append([]any{ftsQuery(text), textCountScan}, args...)...).Scan(&rows).Error
 	case text != "":
-		sub := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, AlertFilter{Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: text}).
+		sub := d.scope(d.WithContext(ctx).Model(&Alert{}), accountID, AlertFilter{Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: text, CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo}).
 			Select("alerts.status AS status").Order("alerts.id DESC").Limit(textCountScan)
 		err = d.WithContext(ctx).Table("(?) AS m", sub).Select("status, count(*) AS n").Group("status").Scan(&rows).Error
 	default:

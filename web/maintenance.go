@@ -56,3 +56,25 @@ func maintain(ctx context.Context, db *models.DB, cfg Config, log *slog.Logger) 
 		}
 	}
 }
+
+// insightsEvery is how often the Insights rollup catches up; the page reads
+// what it has not reached yet from the alerts, so this sets only how much
+// that is.
+const insightsEvery = 20 * time.Second
+
+// runInsightsRollup keeps the Insights rollup close behind the alerts until
+// ctx ends.
+func runInsightsRollup(ctx context.Context, db *models.DB, log *slog.Logger) {
+	t := time.NewTicker(insightsEvery)
+	defer t.Stop()
+	for {
+		if err := db.CatchUpInsights(ctx, 20*time.Millisecond); err != nil && ctx.Err() == nil {
+			log.Warn("insights rollup", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
