@@ -133,7 +133,27 @@ func yTicks(top float64, format func(float64) string) []AxisTick {
 }
 
 func (v InsightsView) VolumeYTicks() []AxisTick {
-	return yTicks(float64(v.maxVolume()), func(f float64) string { return strconv.Itoa(int(f)) })
+	return yTicks(float64(v.maxVolume()), func(f float64) string { return strconv.FormatFloat(f, 'g', 4, 64) })
+}
+
+// HasResponse tells whether any bucket has a time to acknowledge (resolve
+// false) or to resolve.
+func (v InsightsView) HasResponse(resolve bool) bool {
+	for _, b := range v.Report.Buckets {
+		if (!resolve && b.Ack.N > 0) || (resolve && b.Resolve.N > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// AckTotal counts the period's acknowledged alerts.
+func (v InsightsView) AckTotal() int {
+	n := 0
+	for _, c := range v.Report.Acks {
+		n += c
+	}
+	return n
 }
 
 // ResponseSeries is one percentile's line on a response-time chart.
@@ -171,7 +191,7 @@ func (v InsightsView) Response(resolve bool) ResponseChart {
 	topMin := niceCeil(max(int((top+time.Minute-1)/time.Minute), 1))
 	scale := float64(topMin) * float64(time.Minute)
 	var c ResponseChart
-	c.YTicks = yTicks(float64(topMin), func(f float64) string { return FormatDuration(time.Duration(f) * time.Minute) })
+	c.YTicks = yTicks(float64(topMin), func(f float64) string { return FormatDuration(time.Duration(f * float64(time.Minute))) })
 	for _, s := range []struct {
 		name, class string
 		pick        func(models.Durations) time.Duration
@@ -251,7 +271,7 @@ type ShareBar struct {
 	Y, W              float64
 }
 
-const shareRowH = 26.0
+const shareRowH = 30.0
 
 func shareBars(rows []models.InsightShare, label func(models.InsightShare) string, link func(models.InsightShare) string) []ShareBar {
 	top := 1
@@ -262,7 +282,7 @@ func shareBars(rows []models.InsightShare, label func(models.InsightShare) strin
 	for i, r := range rows {
 		share := Percent(r.Share)
 		out = append(out, ShareBar{Label: label(r), URL: link(r), Count: r.Count, Share: share,
-			Y: float64(i) * shareRowH, W: float64(r.Count) / float64(top) * 300,
+			Y: float64(i) * shareRowH, W: float64(r.Count) / float64(top) * 220,
 			Title: fmt.Sprintf("%s: %s, %s of the period's alerts", label(r), Plural(r.Count, "alert"), share)})
 	}
 	return out
