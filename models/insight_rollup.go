@@ -215,6 +215,11 @@ const (
 // never pass it. Rows younger than this are read directly by Insights.
 const insightSettle = time.Minute
 
+// insightHorizon is how far back the rollup keeps alerts: the longest
+// period, the one before it and two days to spare for days of the viewer's
+// zone.
+const insightHorizon = (2*90 + 2) * 24 * time.Hour
+
 // insightBatch is how many alerts or events one RefreshInsights step reads.
 const insightBatch = 2000
 
@@ -308,6 +313,10 @@ func (d *DB) RefreshInsights(ctx context.Context, now time.Time) (more bool, err
 			alerts = append(alerts, rows...)
 		}
 		more = alertsMore || eventsMore
+		// Alerts older than any period shown (and the one before it) are
+		// never read: they need no record.
+		horizon := now.Add(-insightHorizon)
+		alerts = slices.DeleteFunc(alerts, func(a insightRow) bool { return a.CreatedAt.Before(horizon) })
 		if err := d.mergeIntoHours(tx, alerts); err != nil {
 			return err
 		}
