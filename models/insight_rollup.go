@@ -235,13 +235,9 @@ func lockInsights(tx *gorm.DB, dialect string) error {
 
 type insightMarks struct{ alert, event uint64 }
 
-func readMarks(db *gorm.DB, lock bool) (insightMarks, error) {
+func readMarks(db *gorm.DB) (insightMarks, error) {
 	var rows []Setting
-	q := db.Where("key IN ?", []string{insightAlertMark, insightEventMark})
-	if lock {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
-	if err := q.Find(&rows).Error; err != nil {
+	if err := db.Where("key IN ?", []string{insightAlertMark, insightEventMark}).Find(&rows).Error; err != nil {
 		return insightMarks{}, err
 	}
 	var m insightMarks
@@ -265,7 +261,7 @@ func (d *DB) RefreshInsights(ctx context.Context, now time.Time) (more bool, err
 		if err := lockInsights(tx, d.Dialect); err != nil {
 			return err
 		}
-		m, err := readMarks(tx, false)
+		m, err := readMarks(tx)
 		if err != nil {
 			return err
 		}
@@ -458,4 +454,10 @@ func forgetInsightAlerts(tx *gorm.DB, alerts []insightRow) error {
 		}
 	}
 	return nil
+}
+
+// PruneInsights deletes rollup hours older than the rollup keeps.
+func (d *DB) PruneInsights(ctx context.Context, now time.Time) (int64, error) {
+	res := d.WithContext(ctx).Where("hour < ?", now.Add(-insightHorizon-time.Hour).Unix()).Delete(&InsightHour{})
+	return res.RowsAffected, res.Error
 }

@@ -160,7 +160,7 @@ func (d *DB) Insights(ctx context.Context, accountID uint, q InsightsQuery) (*In
 	db := d.WithContext(ctx)
 	// The marks first: whatever the rollup gains after this read is read
 	// again from the alerts, never missed.
-	m, err := readMarks(db, false)
+	m, err := readMarks(db)
 	if err != nil {
 		return nil, err
 	}

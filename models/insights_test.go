@@ -379,3 +379,24 @@ func directReport(t *testing.T, f *insightsFixture, p models.Period, integ uint)
 	}
 	return r
 }
+
+func TestPruneInsights(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newInsightsFixture(t, url, "ops")
+			now := time.Now()
+			f.alert(0, "recent", models.UrgencyHigh, now.Add(-181*24*time.Hour), 0, 0, "")
+			catchUp(t, f.db)
+			old := models.InsightHour{AccountID: f.account, Hour: now.Add(-183 * 24 * time.Hour).Truncate(time.Hour).Unix(), Facts: []byte{}}
+			if err := f.db.Create(&old).Error; err != nil {
+				t.Fatal(err)
+			}
+			n, err := f.db.PruneInsights(context.Background(), now)
+			var left []models.InsightHour
+			f.db.Find(&left)
+			if err != nil || n != 1 || len(left) != 1 || left[0].Hour == old.Hour {
+				t.Errorf("pruned %d (%v), left %+v", n, err, left)
+			}
+		})
+	}
+}

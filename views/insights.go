@@ -256,7 +256,7 @@ func DurationOrDash(d models.Durations, p90 bool) string {
 }
 
 // Comparison says a figure against the previous period's.
-func Comparison(now, was models.Durations, p90 bool) string {
+func Comparison(was models.Durations, p90 bool) string {
 	if was.N == 0 {
 		return "no alerts to compare with in the period before"
 	}

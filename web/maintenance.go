@@ -43,6 +43,7 @@ func maintain(ctx context.Context, db *models.DB, cfg Config, log *slog.Logger) 
 			return db.PruneResolvedAlerts(ctx, now.AddDate(0, 0, -cfg.RetentionDays))
 		}},
 		{"finished outbox items", func() (int64, error) { return db.PruneOutbox(ctx, now.AddDate(0, 0, -7)) }},
+		{"Insights rollup hours", func() (int64, error) { return db.PruneInsights(ctx, now) }},
 	}
 	for _, j := range jobs {
 		n, err := j.run()
