@@ -397,3 +397,11 @@ func shorten(s string, n int) string {
 	}
 	return string(r[:n-1]) + "…"
 }
+
+// AckNote introduces the acknowledged-from chart.
+func (v InsightsView) AckNote() string {
+	if v.AckTotal() == 0 {
+		return "No alert created in this period has been acknowledged yet."
+	}
+	return "Where the period's " + Plural(v.AckTotal(), "acknowledged alert") + " were acknowledged, as their acknowledge events tell."
+}

@@ -634,7 +634,7 @@ func InsightsPage(p Page, v InsightsView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = shareChart("chart-acks", "Acknowledged from", "Where the period's "+Plural(v.AckTotal(), "acknowledged alert")+" were acknowledged: the timeline's acknowledge event tells.", "Where", v.AckBars(), v.CSV("acks"), v.ListURL).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = shareChart("chart-acks", "Acknowledged from", v.AckNote(), "Where", v.AckBars(), v.CSV("acks"), v.ListURL).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
