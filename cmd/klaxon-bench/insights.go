@@ -24,17 +24,24 @@ func insightsRun(ctx context.Context, o options, db *models.DB, b *browser, nois
 		return err
 	}
 	fmt.Fprintf(out, "  Insights rollup built from scratch in %.1f s\n", time.Since(start).Seconds())
-	type insightsCase struct{ name, query string }
+	type insightsCase struct{ name, path, query string }
 	cases := []insightsCase{
-		{"Insights, last 24 hours", "period=24h"},
-		{"Insights, last 7 days", "period=7d"},
-		{"Insights, last 30 days", "period=30d"},
-		{"Insights, last 90 days", "period=90d"},
-		{"Insights, 90 days, 1 integration", "period=90d&integration=" + url.QueryEscape(noisy)},
+		{"Insights, last 24 hours", "", "period=24h"},
+		{"Insights, last 7 days", "", "period=7d"},
+		{"Insights, last 30 days", "", "period=30d"},
+		{"Insights, last 90 days", "", "period=90d"},
+		{"Insights, 90 days, 1 integration", "", "period=90d&integration=" + url.QueryEscape(noisy)},
 	}
+	// A chart's link: the list of one day 89 days ago.
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -89)
+	cases = append(cases, insightsCase{"list of a day 89 days ago (chart link)", "list", url.Values{"status": {"all"},
+		"from": {day.Format(time.RFC3339)}, "to": {day.AddDate(0, 0, 1).Format(time.RFC3339)}}.Encode()})
 	requests := max(o.requests/2, 20)
 	for _, c := range cases {
 		u := "/insights?tz=Europe%2FBerlin&" + c.query
+		if c.path == "list" {
+			u = "/alerts?" + c.query
+		}
 		for range 5 {
 			if _, _, err := b.get(u); err != nil {
 				return err
