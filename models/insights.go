@@ -255,11 +255,15 @@ func (d *DB) liveFacts(db *gorm.DB, accountID uint, m insightMarks, from, to int
 	if err := db.Model(&Alert{}).Select(insightColumns).Where("id > ? AND account_id + 0 = ?", m.alert, accountID).Order("id").Scan(&rows).Error; err != nil {
 		return nil, err
 	}
+	// By the primary key, without DISTINCT (which SQLite answers from
+	// the alert_id index, all of it).
 	var changed []uint
 	if err := db.Model(&AlertEvent{}).Where("id > ? AND kind IN ?", m.event, []EventKind{EventAcknowledged, EventResolved}).
-		Distinct().Pluck("alert_id", &changed).Error; err != nil {
+		Order("id").Pluck("alert_id", &changed).Error; err != nil {
 		return nil, err
 	}
+	slices.Sort(changed)
+	changed = slices.Compact(changed)
 	for chunk := range slices.Chunk(changed, 500) {
 		var more []insightRow
 		if err := db.Model(&Alert{}).Select(insightColumns).Where("id IN ? AND id <= ? AND account_id = ?", chunk, m.alert, accountID).Order("id").Scan(&more).Error; err != nil {
@@ -441,11 +445,15 @@ func (a *insightsAgg) finish(db *gorm.DB, accountID uint) error {
 	names := map[int64]string{}
 	if len(ids) > 0 {
 		var got []InsightTitle
-		if err := db.Where("account_id = ? AND id IN ?", accountID, ids).Find(&got).Error; err != nil {
+		// By the primary key: on (account, title), SQLite would read every
+		// title of the account.
+		if err := db.Where("id IN ?", ids).Find(&got).Error; err != nil {
 			return err
 		}
 		for _, g := range got {
-			names[int64(g.ID)] = g.Title
+			if g.AccountID == accountID {
+				names[int64(g.ID)] = g.Title
+			}
 		}
 	}
 	for _, t := range tops {
