@@ -36,6 +36,8 @@ var statusTabs = []struct {
 type alertQuery struct {
 	status, urgency, integration, text string
 	before, after                      uint
+	// from and to keep alerts created in [from, to) (RFC 3339 in the URL).
+	from, to time.Time
 }
 
 func parseAlertQuery(c echo.Context) alertQuery {
@@ -56,6 +58,8 @@ func parseAlertQuery(c echo.Context) alertQuery {
 		q.urgency = ""
 	}
 	q.text = searchText(q.text)
+	q.from, _ = time.Parse(time.RFC3339, c.QueryParam("from"))
+	q.to, _ = time.Parse(time.RFC3339, c.QueryParam("to"))
 	if n, err := strconv.ParseUint(c.QueryParam("before"), 10, 64); err == nil {
 		q.before = uint(n)
 	}
@@ -93,6 +97,12 @@ func (q alertQuery) url(path, status string, before, after uint) string {
 	if q.text != "" {
 		v.Set("q", q.text)
 	}
+	if !q.from.IsZero() {
+		v.Set("from", q.from.Format(time.RFC3339))
+	}
+	if !q.to.IsZero() {
+		v.Set("to", q.to.Format(time.RFC3339))
+	}
 	if before != 0 {
 		v.Set("before", strconv.FormatUint(uint64(before), 10))
 	}
@@ -104,7 +114,8 @@ func (q alertQuery) url(path, status string, before, after uint) string {
 
 // filter turns q into a model filter for the tab with statuses.
 func (h *Handler) filter(c echo.Context, q alertQuery, statuses []models.Status) (models.AlertFilter, error) {
-	f := models.AlertFilter{Statuses: statuses, Urgency: models.Urgency(q.urgency), Text: q.text, Before: q.before, After: q.after}
+	f := models.AlertFilter{Statuses: statuses, Urgency: models.Urgency(q.urgency), Text: q.text, Before: q.before, After: q.after,
+		CreatedFrom: q.from, CreatedTo: q.to}
 	if q.integration != "" {
 		list, err := h.DB.AllIntegrations(c.Request().Context(), CurrentUser(c).AccountID)
 		if err != nil {
@@ -182,7 +193,8 @@ func (h *Handler) Alerts(c echo.Context) error {
 	}
 	v := views.AlertsView{
 		Alerts: page.Alerts, Status: q.status, Urgency: q.urgency, Integration: q.integration, Text: q.text,
-		Integrations: integrations, Filtered: q.urgency != "" || q.integration != "" || q.text != "",
+		Integrations: integrations, Filtered: q.urgency != "" || q.integration != "" || q.text != "" || !q.from.IsZero() || !q.to.IsZero(),
+		From: q.from, To: q.to,
 		ReturnURL: c.Request().URL.RequestURI(), Now: time.Now(),
 		SearchNotice: h.DB.ParseSearch(q.text).Notice(), SearchFailed: failed,
 	}

@@ -87,11 +87,14 @@ const (
 
 // AlertEvent is one entry of an alert's timeline.
 type AlertEvent struct {
-	ID        uint      `gorm:"primaryKey"`
-	AlertID   uint      `gorm:"not null;index"`
-	Alert     Alert     `gorm:"constraint:OnDelete:CASCADE"`
-	Kind      EventKind `gorm:"size:20;not null"`
-	UserID    *uint
-	Actor     string    `gorm:"size:254;not null;default:''"`
+	ID      uint      `gorm:"primaryKey"`
+	AlertID uint      `gorm:"not null;index"`
+	Alert   Alert     `gorm:"constraint:OnDelete:CASCADE"`
+	Kind    EventKind `gorm:"size:20;not null"`
+	UserID  *uint
+	Actor   string `gorm:"size:254;not null;default:''"`
+	// Via is where the actor acted ("browser", "mattermost", …); empty for
+	// events written before it existed (Insights then reads UserID).
+	Via       string    `gorm:"size:20;not null;default:''"`
 	CreatedAt time.Time `gorm:"not null"`
 }

@@ -19,6 +19,9 @@ type AlertFilter struct {
 	Urgency       Urgency
 	IntegrationID uint
 	Text          string
+	// CreatedFrom and CreatedTo keep alerts created in [CreatedFrom,
+	// CreatedTo) when set (the Insights page's links).
+	CreatedFrom, CreatedTo time.Time
 	// Before and After are keyset cursors (alert ids): Before pages to older
 	// alerts, After to newer ones.
 	Before, After uint
@@ -46,6 +49,12 @@ func (d *DB) scope(db *gorm.DB, accountID uint, f AlertFilter) *gorm.DB {
 	}
 	if f.IntegrationID != 0 {
 		db = db.Where("alerts.integration_id = ?", f.IntegrationID)
+	}
+	if !f.CreatedFrom.IsZero() {
+		db = db.Where("alerts.created_at >= ?", f.CreatedFrom.UTC())
+	}
+	if !f.CreatedTo.IsZero() {
+		db = db.Where("alerts.created_at < ?", f.CreatedTo.UTC())
 	}
 	if s := d.ParseSearch(f.Text); !s.Empty() {
 		db = d.textCondition(db, accountID, s)
@@ -163,7 +172,7 @@ func (d *DB) pageIDs(ctx context.Context, accountID uint, f AlertFilter, n int) 
 		// PostgreSQL (GIN index) or SQLite without FTS5: one query, the
 		// planner's choice.
 		err := d.search(ctx, accountID, func(db *gorm.DB) error {
-			db = d.scope(db.Model(&Alert{}), accountID, AlertFilter{Statuses: f.Statuses, Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: f.Text})
+			db = d.scope(db.Model(&Alert{}), accountID, AlertFilter{Statuses: f.Statuses, Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: f.Text, CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo})
 			if cursorArg != nil {
 				db = db.Where(strings.TrimPrefix(cursor, " AND "), cursorArg)
 			}
@@ -208,6 +217,14 @@ func filterSQL(accountID uint, statuses []Status, f AlertFilter) (string, []any)
 		where += " AND alerts.urgency = ?"
 		args = append(args, f.Urgency)
 	}
+	if !f.CreatedFrom.IsZero() {
+		where += " AND alerts.created_at >= ?"
+		args = append(args, f.CreatedFrom.UTC())
+	}
+	if !f.CreatedTo.IsZero() {
+		where += " AND alerts.created_at < ?"
+		args = append(args, f.CreatedTo.UTC())
+	}
 	return where, args
 }
 
@@ -243,7 +260,7 @@ func (d *DB) CountAlertsByStatus(ctx context.Context, accountID uint, f AlertFil
 		})
 	case !search.Empty():
 		err = d.search(ctx, accountID, func(db *gorm.DB) error {
-			sub := d.scope(db.Model(&Alert{}), accountID, AlertFilter{Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: f.Text}).
+			sub := d.scope(db.Model(&Alert{}), accountID, AlertFilter{Urgency: f.Urgency, IntegrationID: f.IntegrationID, Text: f.Text, CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo}).
 				Select("alerts.status AS status").Order("alerts.id DESC").Limit(scan)
 			return db.Table("(?) AS m", sub).Select("status, count(*) AS n").Group("status").Scan(&rows).Error
 		})

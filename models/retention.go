@@ -1,8 +1,11 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // pruneBatch is how many rows one delete statement removes, small enough
@@ -11,8 +14,33 @@ const pruneBatch = 500
 
 // PruneResolvedAlerts deletes alerts resolved before cutoff, with their
 // timelines, a batch at a time. It returns how many it deleted.
+// The Insights rollup forgets them in the same transaction.
 func (d *DB) PruneResolvedAlerts(ctx context.Context, cutoff time.Time) (int64, error) {
-	return d.deleteInBatches(ctx, `DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE status = 'resolved' AND resolved_at < ? LIMIT ?)`, cutoff.UTC())
+	var total int64
+	for {
+		var rows []insightRow
+		err := d.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := lockInsights(tx, d.Dialect); err != nil {
+				return err
+			}
+			if err := tx.Model(&Alert{}).Select(insightColumns).Where("status = 'resolved' AND resolved_at < ?", cutoff.UTC()).Limit(pruneBatch).Scan(&rows).Error; err != nil || len(rows) == 0 {
+				return err
+			}
+			ids := make([]uint, len(rows))
+			for i, r := range rows {
+				ids[i] = r.ID
+			}
+			if err := tx.Where("id IN ?", ids).Delete(&Alert{}).Error; err != nil {
+				return err
+			}
+			return forgetInsightAlerts(tx, rows)
+		})
+		total += int64(len(rows))
+		if err != nil || len(rows) < pruneBatch || ctx.Err() != nil {
+			return total, cmp.Or(err, ctx.Err())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // PruneIntegrationLogs keeps the newest keep request-log rows of every

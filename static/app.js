@@ -135,4 +135,16 @@
     setInterval(refresh, 3000);
     document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
   }
+
+  // Insights: without a zone in the URL, show the viewer's own (the page
+  // works in UTC without this).
+  var tz = document.querySelector("[data-insights-tz]");
+  if (tz && !new URLSearchParams(location.search).get("tz") && window.Intl) {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && zone !== "UTC") {
+      var params = new URLSearchParams(location.search);
+      params.set("tz", zone);
+      location.replace(location.pathname + "?" + params.toString());
+    }
+  }
 })();

@@ -87,3 +87,16 @@ func navClass(p Page, item string) string {
 	}
 	return ""
 }
+
+// createdRange says the alert list's creation-time filter, in the zone its
+// times were given in.
+func createdRange(from, to time.Time) string {
+	const layout = "Mon 2 Jan 2006 15:04"
+	switch {
+	case from.IsZero():
+		return "before " + to.Format(layout+" (UTC-07:00)")
+	case to.IsZero():
+		return "from " + from.Format(layout+" (UTC-07:00)")
+	}
+	return from.Format(layout) + " – " + to.Format(layout+" (UTC-07:00)")
+}

@@ -43,6 +43,7 @@ func maintain(ctx context.Context, db *models.DB, cfg Config, log *slog.Logger) 
 			return db.PruneResolvedAlerts(ctx, now.AddDate(0, 0, -cfg.RetentionDays))
 		}},
 		{"finished outbox items", func() (int64, error) { return db.PruneOutbox(ctx, now.AddDate(0, 0, -7)) }},
+		{"Insights rollup hours", func() (int64, error) { return db.PruneInsights(ctx, now) }},
 	}
 	for _, j := range jobs {
 		n, err := j.run()
@@ -53,6 +54,28 @@ func maintain(ctx context.Context, db *models.DB, cfg Config, log *slog.Logger) 
 			log.Warn("prune "+j.what, "err", err)
 		case n > 0:
 			log.Info("pruned "+j.what, "rows", n)
+		}
+	}
+}
+
+// insightsEvery is how often the Insights rollup catches up; the page reads
+// what it has not reached yet from the alerts, so this sets only how much
+// that is.
+const insightsEvery = 20 * time.Second
+
+// runInsightsRollup keeps the Insights rollup close behind the alerts until
+// ctx ends.
+func runInsightsRollup(ctx context.Context, db *models.DB, log *slog.Logger) {
+	t := time.NewTicker(insightsEvery)
+	defer t.Stop()
+	for {
+		if err := db.CatchUpInsights(ctx, 20*time.Millisecond); err != nil && ctx.Err() == nil {
+			log.Warn("insights rollup", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

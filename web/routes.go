@@ -77,6 +77,9 @@ func (s *Server) routes() {
 	app.POST("/alerts/:id/acknowledge", h.AcknowledgeAlert)
 	app.POST("/alerts/:id/resolve", h.ResolveAlert)
 
+	app.GET("/insights", h.Insights)
+	app.GET("/insights/export", h.InsightsExport)
+
 	pages.RouteNotFound("/*", h.NotFound)
 }
 

@@ -93,8 +93,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 		defer close(app.jobsDone)
 		done := make(chan struct{})
 		go func() { defer close(done); notifier.Run(jobsCtx) }()
+		insightsDone := make(chan struct{})
+		go func() { defer close(insightsDone); runInsightsRollup(jobsCtx, db, log) }()
 		runMaintenance(jobsCtx, db, cfg, log)
 		<-done
+		<-insightsDone
 	}()
 	go func() { app.served <- hs.Serve(ln) }()
 	log.Info("klaxon started", "addr", app.Addr, "base_url", cfg.BaseURL, "database", models.RedactURL(cfg.DatabaseURL), "dialect", db.Dialect, "full_text", db.FullText, "signup", cfg.Signup, "webhook_networks", webhookNetworksLog(cfg))

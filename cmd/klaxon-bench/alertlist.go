@@ -180,6 +180,11 @@ func listRun(ctx context.Context, o options, path string, n int, isolation bool,
 		fmt.Fprintf(out, "  %-36s p50 %9s   p95 %9s   %2d rows/page%s\n", c.name, ms(r.p50), ms(r.p95), r.rows, note)
 		results = append(results, r)
 	}
+	if !o.skipInsights {
+		if err := insightsRun(ctx, o, db, b, noisy, n, out); err != nil {
+			return nil, false, fmt.Errorf("insights: %w", err)
+		}
+	}
 	if !isolation {
 		return results, true, nil
 	}

@@ -9,7 +9,8 @@
 //     ends with "intake/ceiling ratio: X.XX";
 //   - the alert list: it seeds 1,000,000 alerts (and 1,000) into fresh SQLite
 //     files and times list pages, a filtered list, a deep page and a text
-//     search through the real router.
+//     search through the real router, then builds the Insights rollup and
+//     times the Insights page for each period.
 //
 // KLAXON_BENCH_DATABASE_URL=postgres://… also runs the intake part on
 // PostgreSQL and with two klaxon nodes on one PostgreSQL database (each in a
@@ -40,6 +41,7 @@ type options struct {
 	requests         int
 	skipIntake       bool
 	skipList         bool
+	skipInsights     bool
 	databaseURL      string
 	cpuProfile       string
 	serverProfile    string
@@ -65,7 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.IntVar(&o.small, "small-alerts", 1_000, "alerts seeded for the small alert-list measurement")
 	fs.IntVar(&o.requests, "requests", 200, "requests timed per alert-list case")
 	fs.BoolVar(&o.skipIntake, "skip-intake", false, "skip the intake part")
-	fs.BoolVar(&o.skipList, "skip-list", false, "skip the alert-list part")
+	fs.BoolVar(&o.skipList, "skip-list", false, "skip the alert-list part (and Insights, measured on its databases)")
+	fs.BoolVar(&o.skipInsights, "skip-insights", false, "skip the Insights page's measurement in the alert-list part")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the benchmark process's CPU profile (seeding, alert list) to this file")
 	fs.StringVar(&o.serverProfile, "server-profile", "", "write klaxon's CPU profile (execution trace if the name ends in .trace) during the last intake round's measured slice to this file")
 	if err := fs.Parse(args); err != nil {
