@@ -42,12 +42,17 @@ func (i *Integration) MaskedToken() string {
 	return "••••••••" + string(r[len(r)-4:])
 }
 
-// PostURL links to the Mattermost post, when the site URL is known.
-func (i *Integration) PostURL(teamDomain, postID string) string {
-	if i.SiteURL == "" || teamDomain == "" || postID == "" {
-		return ""
+// SiteLink makes a link relative to the integration's site URL (one that
+// starts with "/") absolute; ok is false when it has no site URL. Other
+// links are returned as they are.
+func (i *Integration) SiteLink(link string) (string, bool) {
+	if !strings.HasPrefix(link, "/") {
+		return link, true
 	}
-	return strings.TrimRight(i.SiteURL, "/") + "/" + url.PathEscape(teamDomain) + "/pl/" + url.PathEscape(postID)
+	if i.SiteURL == "" {
+		return "", false
+	}
+	return strings.TrimRight(i.SiteURL, "/") + link, true
 }
 
 // IntegrationInput is what a user may set on an integration.

@@ -18,6 +18,7 @@ import (
 
 	"klaxon/models"
 	"klaxon/web"
+	"klaxon/web/mattermost"
 	"klaxon/web/notify"
 	"klaxon/web/webtest"
 )
@@ -27,7 +28,7 @@ import (
 type fakeMattermost struct {
 	*httptest.Server
 	mu       sync.Mutex
-	received []notify.Message
+	received []mattermost.Message
 	respond  func(n int) (int, time.Duration)
 }
 
@@ -35,7 +36,7 @@ func newFakeMattermost(t *testing.T, respond func(n int) (int, time.Duration)) *
 	f := &fakeMattermost{respond: respond}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		var m notify.Message
+		var m mattermost.Message
 		if r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &m) != nil {
 			t.Errorf("webhook got %q: %s", r.Header.Get("Content-Type"), body)
 		}
@@ -55,10 +56,10 @@ func newFakeMattermost(t *testing.T, respond func(n int) (int, time.Duration)) *
 	return f
 }
 
-func (f *fakeMattermost) messages() []notify.Message {
+func (f *fakeMattermost) messages() []mattermost.Message {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]notify.Message(nil), f.received...)
+	return append([]mattermost.Message(nil), f.received...)
 }
 
 // eventually polls until cond holds or the timeout passes.
@@ -82,7 +83,7 @@ func createChannel(t *testing.T, cl *webtest.Client, form url.Values) string {
 	return strings.TrimPrefix(p.Location, "/channels/")
 }
 
-func field(a notify.Attachment, title string) string {
+func field(a mattermost.Attachment, title string) string {
 	for _, f := range a.Fields {
 		if f.Title == title {
 			return f.Value
@@ -290,8 +291,8 @@ func TestNotificationWorkerRestart(t *testing.T) {
 	}
 	const n = 25
 	for i := 0; i < n; i++ {
-		p := &models.MattermostPayload{Text: "outage " + itoa(uint(i)), PostID: "w" + itoa(uint(i))}
-		res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ.PublicID, Payload: p})
+		d := &models.AlertDraft{Title: "outage " + itoa(uint(i)), DedupKey: "w" + itoa(uint(i))}
+		res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ.PublicID, Draft: d})
 		if err != nil || res.Outcome != models.OutcomeAccepted {
 			t.Fatalf("submit: %v %+v", err, res)
 		}
