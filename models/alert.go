@@ -133,3 +133,21 @@ type AlertEvent struct {
 	Actor     string    `gorm:"size:254;not null;default:''"`
 	CreatedAt time.Time `gorm:"not null"`
 }
+
+// AsOf returns the alert as it was right after a notification event
+// (opened, acknowledged, resolved): what happened later is left out, so a
+// post sent late still tells its own event.
+func (a Alert) AsOf(event string) Alert {
+	switch event {
+	case NotifyOpened:
+		a.Status = StatusOpen
+		a.AcknowledgedAt, a.AcknowledgedByID, a.AcknowledgedBy = nil, nil, ""
+		a.ResolvedAt, a.ResolvedByID, a.ResolvedBy = nil, nil, ""
+	case NotifyAcknowledged:
+		a.Status = StatusAcknowledged
+		a.ResolvedAt, a.ResolvedByID, a.ResolvedBy = nil, nil, ""
+	case NotifyResolved:
+		a.Status = StatusResolved
+	}
+	return a
+}

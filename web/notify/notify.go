@@ -195,7 +195,7 @@ func (w *Worker) deliver(item *models.OutboxItem) bool {
 		w.Log.Warn("notify: load outbox item", "err", err, "item", item.ID)
 		return false
 	}
-	del, hopeless := w.post(ctx, ch, alert, item.Event)
+	del, hopeless := w.post(ctx, ch, mattermost.AlertPost(alert, item.Event, w.BaseURL), alert.PublicID, item.Event)
 	del.OutboxID = item.ID
 	del.Attempt = item.Attempts + 1
 	state, retryAt := models.OutboxDelivered, now
@@ -235,19 +235,20 @@ func (w *Worker) CheckWebhook(ctx context.Context, rawURL string) error {
 	return w.nets.CheckWebhook(ctx, rawURL)
 }
 
-// Post sends one alert event to ch and describes what happened. It does not
-// touch the outbox, so "Send test message" uses it too.
-func (w *Worker) Post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) models.Delivery {
-	del, _ := w.post(ctx, ch, a, event)
+// PostTest sends ch's test message, on behalf of by. It does not touch
+// the outbox.
+func (w *Worker) PostTest(ctx context.Context, ch *models.NotificationChannel, by string) models.Delivery {
+	del, _ := w.post(ctx, ch, mattermost.TestPost(ch.Name, by, time.Now()), "", "test")
 	return del
 }
 
-// post is Post, and also says whether a failure is one that trying again
-// cannot mend: a URL that cannot be requested, or an address the client
-// refuses (only the operator's settings and a restart change that).
-func (w *Worker) post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) (del models.Delivery, hopeless bool) {
-	del = models.Delivery{ChannelID: ch.ID, AlertPublicID: a.PublicID, Event: event, Attempt: 1}
-	body, err := json.Marshal(mattermost.AlertPost(a, event, w.BaseURL))
+// post sends one message to ch and describes what happened; it also says
+// whether a failure is one that trying again cannot mend: a URL that
+// cannot be requested, or an address the client refuses (only the
+// operator's settings and a restart change that).
+func (w *Worker) post(ctx context.Context, ch *models.NotificationChannel, msg mattermost.Message, alertPublicID, event string) (del models.Delivery, hopeless bool) {
+	del = models.Delivery{ChannelID: ch.ID, AlertPublicID: alertPublicID, Event: event, Attempt: 1}
+	body, err := json.Marshal(msg)
 	if err != nil {
 		del.Error = err.Error()
 		return del, false
