@@ -63,6 +63,7 @@ func channelInput(c echo.Context) (models.ChannelInput, error) {
 	in := models.ChannelInput{
 		Name: form.Get("name"), WebhookURL: form.Get("webhook_url"), Events: form["events"],
 		Urgencies: form["urgencies"], MattermostChannel: form.Get("mattermost_channel"),
+		AllowedUsers: form.Get("allowed_users"),
 	}
 	for _, s := range form["integrations"] {
 		if n, err := strconv.ParseUint(s, 10, 64); err == nil {
@@ -153,7 +154,7 @@ func (h *Handler) EditChannel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := models.ChannelInput{Name: ch.Name, Events: ch.EventList(), IntegrationIDs: ch.IntegrationIDs(), Urgencies: ch.UrgencyList(), MattermostChannel: ch.MattermostChannel}
+	f := models.ChannelInput{Name: ch.Name, Events: ch.EventList(), IntegrationIDs: ch.IntegrationIDs(), Urgencies: ch.UrgencyList(), MattermostChannel: ch.MattermostChannel, AllowedUsers: ch.AllowedUsers}
 	return h.channelForm(c, http.StatusOK, ch, f, nil)
 }
 

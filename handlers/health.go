@@ -40,6 +40,6 @@ func (h *Handler) BenchCeiling(c echo.Context) error {
 		return c.JSON(http.StatusRequestEntityTooLarge, mattermost.IntakeAnswer{Error: "body too large"})
 	}
 	// The same answer as a new alert's, built the same way.
-	res := models.IntakeResult{Outcome: models.OutcomeAccepted, AlertPublicID: "alt_ceilingceilingceilingceil", Urgency: models.UrgencyLow, ReplyInChannel: true}
-	return c.JSON(http.StatusOK, mattermost.IntakeReply(res, h.BaseURL))
+	res := models.IntakeResult{Outcome: models.OutcomeAccepted, AccountID: 1, AlertPublicID: "alt_ceilingceilingceilingceil", Urgency: models.UrgencyLow, ReplyInChannel: true}
+	return c.JSON(http.StatusOK, mattermost.IntakeReply(res, h.BaseURL, h.Buttons, c.Param("id")))
 }

@@ -124,5 +124,5 @@ func (h *Handler) answerIntake(c echo.Context, res models.IntakeResult) error {
 	if res.Outcome.OK() {
 		AddLogAttrs(c, "alert", res.AlertPublicID)
 	}
-	return c.JSON(status, mattermost.IntakeReply(res, h.BaseURL))
+	return c.JSON(status, mattermost.IntakeReply(res, h.BaseURL, h.Buttons, c.Param("id")))
 }

@@ -25,11 +25,12 @@ func integrationForm(c echo.Context) models.IntegrationInput {
 		RemoveToken:    c.FormValue("remove_token") == "1",
 		ReplyInChannel: c.FormValue("reply_in_channel") == "1",
 		SiteURL:        c.FormValue("site_url"),
+		AllowedUsers:   c.FormValue("allowed_users"),
 	}
 }
 
 func formView(in models.IntegrationInput) views.IntegrationForm {
-	return views.IntegrationForm{Name: in.Name, DefaultUrgency: in.DefaultUrgency, ReplyInChannel: in.ReplyInChannel, SiteURL: in.SiteURL, RemoveToken: in.RemoveToken}
+	return views.IntegrationForm{Name: in.Name, DefaultUrgency: in.DefaultUrgency, ReplyInChannel: in.ReplyInChannel, SiteURL: in.SiteURL, RemoveToken: in.RemoveToken, AllowedUsers: in.AllowedUsers}
 }
 
 func (h *Handler) endpointURL(i *models.Integration) string {
@@ -97,7 +98,7 @@ func (h *Handler) EditIntegration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := views.IntegrationForm{Name: i.Name, DefaultUrgency: string(i.DefaultUrgency), ReplyInChannel: i.ReplyInChannel, SiteURL: i.SiteURL}
+	f := views.IntegrationForm{Name: i.Name, DefaultUrgency: string(i.DefaultUrgency), ReplyInChannel: i.ReplyInChannel, SiteURL: i.SiteURL, AllowedUsers: i.AllowedUsers}
 	return render(c, http.StatusOK, views.EditIntegrationPage(h.page(c, "Edit "+i.Name, "integrations"), i, f, nil))
 }
 

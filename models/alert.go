@@ -125,13 +125,16 @@ const (
 
 // AlertEvent is one entry of an alert's timeline.
 type AlertEvent struct {
-	ID        uint      `gorm:"primaryKey"`
-	AlertID   uint      `gorm:"not null;index"`
-	Alert     Alert     `gorm:"constraint:OnDelete:CASCADE"`
-	Kind      EventKind `gorm:"size:20;not null"`
-	UserID    *uint
-	Actor     string    `gorm:"size:254;not null;default:''"`
-	CreatedAt time.Time `gorm:"not null"`
+	ID      uint      `gorm:"primaryKey"`
+	AlertID uint      `gorm:"not null;index"`
+	Alert   Alert     `gorm:"constraint:OnDelete:CASCADE"`
+	Kind    EventKind `gorm:"size:20;not null"`
+	UserID  *uint
+	Actor   string `gorm:"size:254;not null;default:''"`
+	// ExternalUserID is the chat's own id of an actor from outside
+	// Klaxon (Mattermost's user id).
+	ExternalUserID string    `gorm:"size:64;not null;default:''"`
+	CreatedAt      time.Time `gorm:"not null"`
 }
 
 // AsOf returns the alert as it was right after a notification event

@@ -46,6 +46,7 @@ type IntakeRequest struct {
 type IntakeResult struct {
 	Outcome        Outcome
 	Message        string
+	AccountID      uint
 	AlertPublicID  string
 	Urgency        Urgency
 	Title          string
@@ -834,7 +835,7 @@ func (b *batchWriter) writeRest(batch []*intakeJob) error {
 	bumped := map[*batchAlert]bool{}
 	for _, j := range b.accepted {
 		a := j.alert
-		res := IntakeResult{ReplyInChannel: j.integ.reply, AlertPublicID: a.publicID, Urgency: a.urgency, Title: a.title}
+		res := IntakeResult{ReplyInChannel: j.integ.reply, AccountID: j.integ.accountID, AlertPublicID: a.publicID, Urgency: a.urgency, Title: a.title}
 		if a.created && a.creator == j {
 			res.Outcome, res.Message = OutcomeAccepted, "Alert created."
 			events = append(events, a.id, EventCreated, b.now)

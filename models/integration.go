@@ -15,19 +15,22 @@ const KindMattermostOutgoing = "mattermost_outgoing_webhook"
 
 // Integration is an endpoint that turns incoming requests into alerts.
 type Integration struct {
-	ID             uint           `gorm:"primaryKey"`
-	PublicID       string         `gorm:"size:40;not null;uniqueIndex"`
-	AccountID      uint           `gorm:"not null;index"`
-	Name           string         `gorm:"size:100;not null"`
-	Kind           string         `gorm:"size:40;not null"`
-	DefaultUrgency Urgency        `gorm:"size:16;not null"`
-	Token          string         `gorm:"size:200;not null;default:''"`
-	Enabled        bool           `gorm:"not null"`
-	ReplyInChannel bool           `gorm:"not null"`
-	SiteURL        string         `gorm:"size:500;not null;default:''"`
-	CreatedAt      time.Time      `gorm:"not null"`
-	UpdatedAt      time.Time      `gorm:"not null"`
-	DeletedAt      gorm.DeletedAt `gorm:"index"`
+	ID             uint    `gorm:"primaryKey"`
+	PublicID       string  `gorm:"size:40;not null;uniqueIndex"`
+	AccountID      uint    `gorm:"not null;index"`
+	Name           string  `gorm:"size:100;not null"`
+	Kind           string  `gorm:"size:40;not null"`
+	DefaultUrgency Urgency `gorm:"size:16;not null"`
+	Token          string  `gorm:"size:200;not null;default:''"`
+	Enabled        bool    `gorm:"not null"`
+	ReplyInChannel bool    `gorm:"not null"`
+	SiteURL        string  `gorm:"size:500;not null;default:''"`
+	// AllowedUsers lists the Mattermost user names that may use the
+	// buttons of its thread replies ("alice bob"); empty: anyone.
+	AllowedUsers string         `gorm:"size:1000;not null;default:''"`
+	CreatedAt    time.Time      `gorm:"not null"`
+	UpdatedAt    time.Time      `gorm:"not null"`
+	DeletedAt    gorm.DeletedAt `gorm:"index"`
 }
 
 // MaskedToken shows enough of the token to recognise it, never all of it.
@@ -63,6 +66,7 @@ type IntegrationInput struct {
 	RemoveToken    bool
 	ReplyInChannel bool
 	SiteURL        string
+	AllowedUsers   string
 }
 
 // MinTokenLength is the shortest token Klaxon takes. Mattermost's are 26
@@ -93,6 +97,13 @@ func (in *IntegrationInput) Validate() error {
 		// A short token could be guessed by trying them all.
 		errs.Add("token", "That is too short for a Mattermost token (26 characters); copy the whole token from Mattermost.")
 	}
+	if list, bad := NormalizeUserNames(in.AllowedUsers); bad != "" {
+		errs.Add("allowed_users", allowedUsersError(bad))
+	} else if len(list) > 1000 {
+		errs.Add("allowed_users", "List at most 1000 characters of names.")
+	} else {
+		in.AllowedUsers = list
+	}
 	if in.SiteURL != "" {
 		u, err := url.Parse(in.SiteURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -119,6 +130,7 @@ func (d *DB) CreateIntegration(ctx context.Context, accountID uint, in Integrati
 		Enabled:        true,
 		ReplyInChannel: in.ReplyInChannel,
 		SiteURL:        in.SiteURL,
+		AllowedUsers:   in.AllowedUsers,
 	}
 	return i, d.WithContext(ctx).Create(i).Error
 }
@@ -147,13 +159,14 @@ func (d *DB) UpdateIntegration(ctx context.Context, accountID uint, publicID str
 	i.DefaultUrgency = Urgency(in.DefaultUrgency)
 	i.ReplyInChannel = in.ReplyInChannel
 	i.SiteURL = in.SiteURL
+	i.AllowedUsers = in.AllowedUsers
 	switch {
 	case in.RemoveToken:
 		i.Token = ""
 	case in.Token != "":
 		i.Token = in.Token
 	}
-	err = d.WithContext(ctx).Model(i).Select("name", "default_urgency", "reply_in_channel", "site_url", "token", "updated_at").Updates(i).Error
+	err = d.WithContext(ctx).Model(i).Select("name", "default_urgency", "reply_in_channel", "site_url", "allowed_users", "token", "updated_at").Updates(i).Error
 	return i, err
 }
 

@@ -1346,6 +1346,13 @@ func sourceName(kind string) string {
 	return "the source"
 }
 
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "—"

@@ -24,13 +24,14 @@ type Message struct {
 
 // Attachment is the alert's card.
 type Attachment struct {
-	Fallback  string  `json:"fallback"`
-	Color     string  `json:"color"`
-	Pretext   string  `json:"pretext,omitempty"`
-	Title     string  `json:"title"`
-	TitleLink string  `json:"title_link,omitempty"`
-	Text      string  `json:"text"`
-	Fields    []Field `json:"fields"`
+	Fallback  string   `json:"fallback"`
+	Color     string   `json:"color"`
+	Pretext   string   `json:"pretext,omitempty"`
+	Title     string   `json:"title"`
+	TitleLink string   `json:"title_link,omitempty"`
+	Text      string   `json:"text"`
+	Fields    []Field  `json:"fields"`
+	Actions   []Button `json:"actions,omitempty"`
 }
 
 // Field is one short fact on the card.
@@ -48,10 +49,13 @@ var eventWords = map[string]string{
 
 // AlertPost makes the post for an alert event. The card shows the alert
 // as it was right after the event (status, colour, who acted and when),
-// however late the post goes out.
-func AlertPost(a *models.Alert, event, baseURL string) Message {
+// however late the post goes out, with the buttons that apply then
+// (signed by buttons, for the notification channel source; none when
+// buttons is nil).
+func AlertPost(a *models.Alert, event, baseURL string, buttons *Signer, source string) Message {
 	st := a.AsOf(event)
 	card := alertCard(&st, baseURL)
+	card.Actions = buttons.buttons(&st, source)
 	card.Fallback = fmt.Sprintf("Alert %s %s (%s): %s", st.PublicID, eventWords[event], st.Urgency, st.Title)
 	card.Pretext = "Alert " + eventWords[event]
 	return Message{Username: "Klaxon", Attachments: []Attachment{card}}

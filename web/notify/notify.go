@@ -33,6 +33,9 @@ type Worker struct {
 	DB      *models.DB
 	Client  *http.Client
 	BaseURL string
+	// Buttons signs the Acknowledge and Resolve buttons of posts; nil
+	// posts none.
+	Buttons *mattermost.Signer
 	Log     *slog.Logger
 	// Poll is how often the outbox is checked when nothing wakes the worker.
 	Poll time.Duration
@@ -195,7 +198,7 @@ func (w *Worker) deliver(item *models.OutboxItem) bool {
 		w.Log.Warn("notify: load outbox item", "err", err, "item", item.ID)
 		return false
 	}
-	del, hopeless := w.post(ctx, ch, mattermost.AlertPost(alert, item.Event, w.BaseURL), alert.PublicID, item.Event)
+	del, hopeless := w.post(ctx, ch, mattermost.AlertPost(alert, item.Event, w.BaseURL, w.Buttons, ch.PublicID), alert.PublicID, item.Event)
 	del.OutboxID = item.ID
 	del.Attempt = item.Attempts + 1
 	state, retryAt := models.OutboxDelivered, now
