@@ -38,6 +38,8 @@ type Handler struct {
 	Notifier Notifier
 	// Throttle slows repeated failed log-ins and current-password checks.
 	Throttle *Throttle
+	// kinds caches integration kinds for the intake endpoint.
+	kinds kindCache
 	// UnstoredLogs paces the request-log rows written for intake requests
 	// given up before the writer took them; nil means no limit.
 	UnstoredLogs *rate.Limiter

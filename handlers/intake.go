@@ -27,6 +27,12 @@ const failedRetryAfter = 5
 // delivers messages.
 func (h *Handler) Intake(c echo.Context) error {
 	r := c.Request()
+	if models.LooksLikePublicID(c.Param("id"), "int_") {
+		// Unknown ids go on to the writer, which answers them.
+		if kind, err := h.kinds.get(r.Context(), h.DB, c.Param("id")); err == nil && kind == models.KindMattermostSlash {
+			return h.slashCommand(c, c.Param("id"))
+		}
+	}
 	res, err := h.ingest(c, c.Param("id"), r.Header.Get(echo.HeaderContentType), r.ContentLength, r.Body)
 	if err != nil {
 		return err

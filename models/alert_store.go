@@ -437,3 +437,38 @@ func (d *DB) dropOldAlertIndexes(ctx context.Context) error {
 	}
 	return nil
 }
+
+// AlertByTail returns the public id of account's alert that is ref or
+// ends with ref (a tail of at least 4 letters and digits). Several matches
+// are ErrAmbiguous, with the newest five of them. A tail is found by a scan
+// of the team's alerts.
+func (d *DB) AlertByTail(ctx context.Context, accountID uint, ref string) (string, []string, error) {
+	ref = strings.ToLower(strings.TrimSpace(ref))
+	if strings.HasPrefix(ref, "alt_") {
+		var ids []string
+		err := d.WithContext(ctx).Model(&Alert{}).Where("account_id = ? AND public_id = ?", accountID, ref).Limit(1).Pluck("public_id", &ids).Error
+		if err == nil && len(ids) == 0 {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return ids[0], nil, nil
+	}
+	if len(ref) < 4 || len(ref) > 26 || strings.Trim(ref, idAlphabet) != "" {
+		return "", nil, ErrNotFound
+	}
+	var ids []string
+	// ref holds only letters and digits: no LIKE wildcard.
+	err := d.WithContext(ctx).Model(&Alert{}).Where("account_id = ? AND public_id LIKE ?", accountID, "%"+ref).
+		Order("id DESC").Limit(5).Pluck("public_id", &ids).Error
+	switch {
+	case err != nil:
+		return "", nil, err
+	case len(ids) == 0:
+		return "", nil, ErrNotFound
+	case len(ids) > 1:
+		return "", ids, ErrAmbiguous
+	}
+	return ids[0], nil, nil
+}

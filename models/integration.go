@@ -10,8 +10,43 @@ import (
 	"gorm.io/gorm"
 )
 
-// KindMattermostOutgoing is the only integration kind today.
-const KindMattermostOutgoing = "mattermost_outgoing_webhook"
+// Integration kinds.
+const (
+	KindMattermostOutgoing = "mattermost_outgoing_webhook"
+	KindMattermostSlash    = "mattermost_slash_command"
+)
+
+// KindLabel names an integration kind for people.
+func KindLabel(kind string) string {
+	if kind == KindMattermostSlash {
+		return "Mattermost (Slash Command)"
+	}
+	return "Mattermost (Outgoing Webhook)"
+}
+
+// IntegrationKind returns the kind of the integration with publicID (kinds
+// never change), or ErrNotFound.
+func (d *DB) IntegrationKind(ctx context.Context, publicID string) (string, error) {
+	var kinds []string
+	if err := d.WithContext(ctx).Model(&Integration{}).Where("public_id = ?", publicID).Limit(1).Pluck("kind", &kinds).Error; err != nil {
+		return "", err
+	}
+	if len(kinds) == 0 {
+		return "", ErrNotFound
+	}
+	return kinds[0], nil
+}
+
+// IntegrationByPublicID returns the integration with publicID, of any
+// account: for machine endpoints, where the id is the credential.
+func (d *DB) IntegrationByPublicID(ctx context.Context, publicID string) (*Integration, error) {
+	var i Integration
+	err := d.WithContext(ctx).Where("public_id = ?", publicID).First(&i).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	return &i, err
+}
 
 // Integration is an endpoint that turns incoming requests into alerts.
 type Integration struct {
@@ -67,6 +102,8 @@ type IntegrationInput struct {
 	ReplyInChannel bool
 	SiteURL        string
 	AllowedUsers   string
+	// Kind is set on creation only; "" is KindMattermostOutgoing.
+	Kind string
 }
 
 // MinTokenLength is the shortest token Klaxon takes. Mattermost's are 26
@@ -120,11 +157,15 @@ func (d *DB) CreateIntegration(ctx context.Context, accountID uint, in Integrati
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	kind := KindMattermostOutgoing
+	if in.Kind == KindMattermostSlash {
+		kind = KindMattermostSlash
+	}
 	i := &Integration{
 		PublicID:       newPublicID("int_"),
 		AccountID:      accountID,
 		Name:           in.Name,
-		Kind:           KindMattermostOutgoing,
+		Kind:           kind,
 		DefaultUrgency: Urgency(in.DefaultUrgency),
 		Token:          in.Token,
 		Enabled:        true,

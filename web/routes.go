@@ -48,6 +48,7 @@ func (s *Server) routes() {
 	app.GET("/integrations", h.Integrations)
 	app.GET("/integrations/new", h.NewIntegrationCatalog)
 	app.GET("/integrations/new/mattermost", h.NewIntegration)
+	app.GET("/integrations/new/mattermost-slash", h.NewSlashIntegration)
 	app.POST("/integrations", h.CreateIntegration)
 	app.GET("/integrations/:id", h.ShowIntegration)
 	app.GET("/integrations/:id/edit", h.EditIntegration)
