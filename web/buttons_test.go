@@ -69,18 +69,29 @@ func (e *buttonEnv) open(t *testing.T, post string) (string, mattermost.ActionCo
 // its keys sorted) and returns the status and answer.
 func (e *buttonEnv) click(t *testing.T, c mattermost.ActionContext) (int, mattermost.ActionAnswer) {
 	t.Helper()
+	return clickButton(t, e.srv.URL, c)
+}
+
+// clickButton posts the captured click with context c to Klaxon at base.
+func clickButton(t *testing.T, base string, c mattermost.ActionContext) (int, mattermost.ActionAnswer) {
+	t.Helper()
 	ctx, _ := json.Marshal(map[string]string{"action": c.Action, "alert": c.Alert, "sig": c.Sig, "source": c.Source, "team": c.Team})
 	body := webtest.Fixture(t, "interactive-action.http")
 	i := strings.Index(body, `"context":`)
 	if i < 0 {
 		t.Fatal("fixture without context")
 	}
-	return e.post(t, body[:i]+`"context":`+string(ctx)+"}")
+	return postAction(t, base, body[:i]+`"context":`+string(ctx)+"}")
 }
 
 func (e *buttonEnv) post(t *testing.T, body string) (int, mattermost.ActionAnswer) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/mattermost/actions", strings.NewReader(body))
+	return postAction(t, e.srv.URL, body)
+}
+
+func postAction(t *testing.T, base, body string) (int, mattermost.ActionAnswer) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/mattermost/actions", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Mattermost-Bot/1.1")
 	resp, err := http.DefaultClient.Do(req)
