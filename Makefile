@@ -36,8 +36,9 @@ chromium:
 	@sh .ci/ensure-chromium.sh
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseMattermostJSON -fuzztime 30s ./models
-	$(GO) test -run '^$$' -fuzz FuzzParseMattermostForm -fuzztime 30s ./models
+	$(GO) test -run '^$$' -fuzz FuzzParseJSON -fuzztime 30s ./web/mattermost
+	$(GO) test -run '^$$' -fuzz FuzzParseForm -fuzztime 30s ./web/mattermost
+	$(GO) test -run '^$$' -fuzz FuzzMaskToken -fuzztime 30s ./models
 	$(GO) test -run '^$$' -fuzz FuzzUrgencyFromText -fuzztime 30s ./models
 
 # bench prints the figures: the writer, the intake on SQLite, PostgreSQL

@@ -18,8 +18,9 @@ import (
 type Notifier interface {
 	// Wake makes pending posts go out now.
 	Wake()
-	// Post sends one message at once, without the outbox.
-	Post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) models.Delivery
+	// PostTest sends the channel's test message at once, without the
+	// outbox.
+	PostTest(ctx context.Context, ch *models.NotificationChannel, by string) models.Delivery
 	// CheckWebhook says why Klaxon would refuse to post to the webhook's
 	// host, or returns nil.
 	CheckWebhook(ctx context.Context, rawURL string) error
@@ -62,6 +63,7 @@ func channelInput(c echo.Context) (models.ChannelInput, error) {
 	in := models.ChannelInput{
 		Name: form.Get("name"), WebhookURL: form.Get("webhook_url"), Events: form["events"],
 		Urgencies: form["urgencies"], MattermostChannel: form.Get("mattermost_channel"),
+		AllowedUsers: form.Get("allowed_users"),
 	}
 	for _, s := range form["integrations"] {
 		if n, err := strconv.ParseUint(s, 10, 64); err == nil {
@@ -167,7 +169,7 @@ func (h *Handler) EditChannel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := models.ChannelInput{Name: ch.Name, Events: ch.EventList(), IntegrationIDs: ch.IntegrationIDs(), Urgencies: ch.UrgencyList(), MattermostChannel: ch.MattermostChannel}
+	f := models.ChannelInput{Name: ch.Name, Events: ch.EventList(), IntegrationIDs: ch.IntegrationIDs(), Urgencies: ch.UrgencyList(), MattermostChannel: ch.MattermostChannel, AllowedUsers: ch.AllowedUsers}
 	return h.channelForm(c, http.StatusOK, ch, f, nil)
 }
 
@@ -234,23 +236,16 @@ func (h *Handler) DeleteChannel(c echo.Context) error {
 	return redirect(c, "/channels")
 }
 
-// SendTestMessage posts a sample alert to the channel at once and records
+// SendTestMessage posts a test message to the channel at once and records
 // the attempt in its delivery log.
 func (h *Handler) SendTestMessage(c echo.Context) error {
 	ch, err := h.channel(c)
 	if err != nil {
 		return err
 	}
-	u := CurrentUser(c)
-	sample := &models.Alert{
-		PublicID: "alt_test", Title: "Test message from Klaxon, sent by " + u.Email,
-		Description: "If you can read this, Klaxon can post alert events to this channel.",
-		Urgency:     models.UrgencyLow, Status: models.StatusOpen, CreatedAt: time.Now(),
-		Integration: models.Integration{Name: "Klaxon"},
-	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 15*time.Second)
 	defer cancel()
-	del := h.Notifier.Post(ctx, ch, sample, "test")
+	del := h.Notifier.PostTest(ctx, ch, CurrentUser(c).Email)
 	if err := h.DB.FinishAttempt(c.Request().Context(), &models.OutboxItem{}, del, "", time.Now()); err != nil {
 		return err
 	}

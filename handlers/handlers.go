@@ -15,6 +15,7 @@ import (
 
 	"klaxon/models"
 	"klaxon/views"
+	"klaxon/web/mattermost"
 )
 
 // Handler holds what every handler needs.
@@ -28,10 +29,17 @@ type Handler struct {
 	// SignupOpen lets anyone create a new team; when false only the first
 	// team can be created.
 	SignupOpen bool
+	// Buttons signs and checks Mattermost's Acknowledge and Resolve
+	// buttons; nil offers none.
+	Buttons *mattermost.Signer
+	// Actions paces button clicks per source address.
+	Actions *KeyedLimiter
 	// Notifier posts alert events to notification channels.
 	Notifier Notifier
 	// Throttle slows repeated failed log-ins and current-password checks.
 	Throttle *Throttle
+	// kinds caches integration kinds for the intake endpoint.
+	kinds kindCache
 	// UnstoredLogs paces the request-log rows written for intake requests
 	// given up before the writer took them; nil means no limit.
 	UnstoredLogs *rate.Limiter

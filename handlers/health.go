@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"klaxon/models"
+	"klaxon/web/mattermost"
 )
 
 // Healthz answers 200 while the database answers, 503 otherwise.
@@ -34,11 +37,9 @@ func (h *Handler) BenchCeiling(c echo.Context) error {
 		return err
 	}
 	if n > MaxIntakeBody {
-		return c.JSON(http.StatusRequestEntityTooLarge, intakeAnswer{Error: "body too large"})
+		return c.JSON(http.StatusRequestEntityTooLarge, mattermost.IntakeAnswer{Error: "body too large"})
 	}
-	// The same shape and size of answer as a new alert's.
-	dedup := false
-	url := h.BaseURL + "/alerts/alt_ceilingceilingceilingceil"
-	return c.JSON(http.StatusOK, intakeAnswer{AlertID: "alt_ceilingceilingceilingceil", Deduplicated: &dedup, Urgency: "low", URL: url,
-		Text: "Klaxon alert alt_ceilingceilingceilingceil opened (low): " + url, ResponseType: "comment"})
+	// The same answer as a new alert's, built the same way.
+	res := models.IntakeResult{Outcome: models.OutcomeAccepted, AccountID: 1, AlertPublicID: "alt_ceilingceilingceilingceil", Urgency: models.UrgencyLow, ReplyInChannel: true}
+	return c.JSON(http.StatusOK, mattermost.IntakeReply(res, h.BaseURL, h.Buttons, c.Param("id")))
 }

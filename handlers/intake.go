@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"klaxon/models"
+	"klaxon/web/mattermost"
 )
 
 // MaxIntakeBody is the largest intake body Klaxon reads (Mattermost itself
@@ -23,23 +24,16 @@ const MaxIntakeBody = 1 << 20
 // restart or a database fail-over to finish.
 const failedRetryAfter = 5
 
-// intakeAnswer is the JSON body of the intake endpoint. Text is what
-// Mattermost posts back in the channel; it is set only for new alerts on
-// integrations that reply in channel, never for errors.
-type intakeAnswer struct {
-	AlertID      string `json:"alert_id,omitempty"`
-	Deduplicated *bool  `json:"deduplicated,omitempty"`
-	Urgency      string `json:"urgency,omitempty"`
-	URL          string `json:"url,omitempty"`
-	Text         string `json:"text,omitempty"`
-	ResponseType string `json:"response_type,omitempty"`
-	Error        string `json:"error,omitempty"`
-}
-
 // Intake is POST /integration/:id, where Mattermost's outgoing webhook
 // delivers messages.
 func (h *Handler) Intake(c echo.Context) error {
 	r := c.Request()
+	if models.LooksLikePublicID(c.Param("id"), "int_") {
+		// Unknown ids go on to the writer, which answers them.
+		if kind, err := h.kinds.get(r.Context(), h.DB, c.Param("id")); err == nil && kind == models.KindMattermostSlash {
+			return h.slashCommand(c, c.Param("id"))
+		}
+	}
 	res, err := h.ingest(c, c.Param("id"), r.Header.Get(echo.HeaderContentType), r.ContentLength, r.Body)
 	if err != nil {
 		return err
@@ -51,7 +45,7 @@ func (h *Handler) Intake(c echo.Context) error {
 // Mattermost and curl users expect there.
 func (h *Handler) IntakeWrongMethod(c echo.Context) error {
 	c.Response().Header().Set("Allow", http.MethodPost)
-	return c.JSON(http.StatusMethodNotAllowed, intakeAnswer{Error: "Send messages with POST: this is the endpoint of a Mattermost outgoing webhook."})
+	return c.JSON(http.StatusMethodNotAllowed, mattermost.WrongMethod())
 }
 
 // ingest reads and parses one delivery and hands it to the writer. It is
@@ -64,21 +58,25 @@ func (h *Handler) ingest(c echo.Context, publicID, contentType string, length in
 	data, tooLarge, readErr := readLimited(body, length)
 	req.Body = models.MaskToken(string(data))
 	mediaType, _, _ := mime.ParseMediaType(contentType)
+	var msg *mattermost.Outgoing
 	switch {
 	case tooLarge:
 		req.Refused, req.Message = models.OutcomeTooLarge, "The body is larger than 1 MiB; Klaxon refuses it."
 	case readErr != nil:
 		req.Refused, req.Message = models.OutcomeInvalid, "The body could not be read completely: "+readProblem(readErr)
 	case mediaType == "application/json":
-		req.Payload, readErr = models.ParseMattermostJSON(data)
+		msg, readErr = mattermost.ParseJSON(data)
 	case mediaType == "application/x-www-form-urlencoded":
-		req.Payload, readErr = models.ParseMattermostForm(data)
+		msg, readErr = mattermost.ParseForm(data)
 	default:
 		req.Refused = models.OutcomeUnsupported
 		req.Message = "Content type " + strconv.Quote(contentType) + " is not supported: send application/json or application/x-www-form-urlencoded, as Mattermost does."
 	}
 	if req.Refused == "" && readErr != nil {
 		req.Refused, req.Message = models.OutcomeInvalid, readErr.Error()
+	}
+	if req.Refused == "" {
+		req.Draft, req.Token = msg.Draft(), msg.Token
 	}
 	ctx := c.Request().Context()
 	if req.Refused != "" {
@@ -138,18 +136,9 @@ func (h *Handler) answerIntake(c echo.Context, res models.IntakeResult) error {
 		case models.OutcomeFailed:
 			c.Response().Header().Set("Retry-After", strconv.Itoa(failedRetryAfter))
 		}
-		return c.JSON(status, intakeAnswer{Error: res.Message})
 	}
-	dedup := res.Outcome == models.OutcomeDeduplicated
-	ans := intakeAnswer{AlertID: res.AlertPublicID, Deduplicated: &dedup}
-	AddLogAttrs(c, "alert", res.AlertPublicID)
-	if !dedup {
-		ans.Urgency = string(res.Urgency)
-		ans.URL = h.BaseURL + "/alerts/" + res.AlertPublicID
-		if res.ReplyInChannel {
-			ans.Text = "Klaxon alert " + res.AlertPublicID + " opened (" + string(res.Urgency) + "): " + ans.URL
-			ans.ResponseType = "comment"
-		}
+	if res.Outcome.OK() {
+		AddLogAttrs(c, "alert", res.AlertPublicID)
 	}
-	return c.JSON(status, ans)
+	return c.JSON(status, mattermost.IntakeReply(res, h.BaseURL, h.Buttons, c.Param("id")))
 }

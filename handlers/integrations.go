@@ -25,11 +25,13 @@ func integrationForm(c echo.Context) models.IntegrationInput {
 		RemoveToken:    c.FormValue("remove_token") == "1",
 		ReplyInChannel: c.FormValue("reply_in_channel") == "1",
 		SiteURL:        c.FormValue("site_url"),
+		AllowedUsers:   c.FormValue("allowed_users"),
+		Kind:           c.FormValue("kind"),
 	}
 }
 
 func formView(in models.IntegrationInput) views.IntegrationForm {
-	return views.IntegrationForm{Name: in.Name, DefaultUrgency: in.DefaultUrgency, ReplyInChannel: in.ReplyInChannel, SiteURL: in.SiteURL, RemoveToken: in.RemoveToken}
+	return views.IntegrationForm{Name: in.Name, DefaultUrgency: in.DefaultUrgency, ReplyInChannel: in.ReplyInChannel, SiteURL: in.SiteURL, RemoveToken: in.RemoveToken, AllowedUsers: in.AllowedUsers, Kind: in.Kind}
 }
 
 func (h *Handler) endpointURL(i *models.Integration) string {
@@ -62,8 +64,18 @@ func (h *Handler) NewIntegrationCatalog(c echo.Context) error {
 }
 
 func (h *Handler) NewIntegration(c echo.Context) error {
-	f := views.IntegrationForm{Name: "Mattermost", DefaultUrgency: string(models.UrgencyHigh), ReplyInChannel: true}
+	f := views.IntegrationForm{Name: "Mattermost", DefaultUrgency: string(models.UrgencyHigh), ReplyInChannel: true, Kind: models.KindMattermostOutgoing}
 	p, err := h.limitPage(c, "New Mattermost integration", "integrations", h.DB.IntegrationLimitReached)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.NewIntegrationPage(p, f, nil))
+}
+
+// NewSlashIntegration is the form of a Mattermost slash command.
+func (h *Handler) NewSlashIntegration(c echo.Context) error {
+	f := views.IntegrationForm{Name: "Mattermost /klaxon", DefaultUrgency: string(models.UrgencyHigh), ReplyInChannel: true, Kind: models.KindMattermostSlash}
+	p, err := h.limitPage(c, "New Mattermost slash command", "integrations", h.DB.IntegrationLimitReached)
 	if err != nil {
 		return err
 	}
@@ -86,7 +98,11 @@ func (h *Handler) CreateIntegration(c echo.Context) error {
 		return err
 	}
 	h.Logger(c).Info("integration created", "integration", i.PublicID, "account", i.AccountID)
-	h.Sessions.Flash(c, "success", "Integration created. Copy its endpoint URL into a Mattermost outgoing webhook.")
+	if i.Kind == models.KindMattermostSlash {
+		h.Sessions.Flash(c, "success", "Integration created. Copy its endpoint URL into a Mattermost slash command, then paste the command's token here.")
+	} else {
+		h.Sessions.Flash(c, "success", "Integration created. Copy its endpoint URL into a Mattermost outgoing webhook.")
+	}
 	return redirect(c, "/integrations/"+i.PublicID)
 }
 
@@ -113,7 +129,7 @@ func (h *Handler) EditIntegration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := views.IntegrationForm{Name: i.Name, DefaultUrgency: string(i.DefaultUrgency), ReplyInChannel: i.ReplyInChannel, SiteURL: i.SiteURL}
+	f := views.IntegrationForm{Name: i.Name, DefaultUrgency: string(i.DefaultUrgency), ReplyInChannel: i.ReplyInChannel, SiteURL: i.SiteURL, AllowedUsers: i.AllowedUsers, Kind: i.Kind}
 	return render(c, http.StatusOK, views.EditIntegrationPage(h.page(c, "Edit "+i.Name, "integrations"), i, f, nil))
 }
 
@@ -123,6 +139,7 @@ func (h *Handler) UpdateIntegration(c echo.Context) error {
 		return err
 	}
 	in := integrationForm(c)
+	in.Kind = i.Kind // kept as created
 	updated, err := h.DB.UpdateIntegration(c.Request().Context(), i.AccountID, i.PublicID, in)
 	var verr models.ValidationErrors
 	if errors.As(err, &verr) {

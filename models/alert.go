@@ -28,14 +28,55 @@ func (s Status) CanAcknowledge() bool { return s == StatusOpen }
 // CanResolve reports whether an alert in status s may be resolved.
 func (s Status) CanResolve() bool { return s == StatusOpen || s == StatusAcknowledged }
 
-// AdditionalData is what a Mattermost message carried besides its text.
+// AdditionalData is what a source's request carried besides its text:
+// named fields and links, shown on the alert's page.
 type AdditionalData struct {
+	Fields []DataField `json:"fields,omitempty"`
+	Links  []DataLink  `json:"links,omitempty"`
+	// Alerts stored before fields and links were kept these.
 	Trigger string `json:"trigger,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	User    string `json:"user,omitempty"`
 	Team    string `json:"team,omitempty"`
 	PostID  string `json:"post_id,omitempty"`
 	PostURL string `json:"post_url,omitempty"`
+}
+
+// DataField is one named value of AdditionalData.
+type DataField struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// DataLink is a link of AdditionalData.
+type DataLink struct {
+	Label string `json:"label"`
+	URL   string `json:"url"`
+}
+
+// List returns the fields and links, those of alerts stored in the earlier
+// form included.
+func (d AdditionalData) List() ([]DataField, []DataLink) {
+	fields, links := d.Fields, d.Links
+	if d.Trigger != "" || d.Channel != "" || d.User != "" || d.Team != "" || d.PostID != "" {
+		fields = append(fields, DataField{"Trigger", d.Trigger}, DataField{"Channel", d.Channel},
+			DataField{"User", d.User}, DataField{"Team", d.Team}, DataField{"Post id", d.PostID})
+	}
+	if d.PostURL != "" {
+		links = append(links, DataLink{"Mattermost post", d.PostURL})
+	}
+	return fields, links
+}
+
+// Field returns the value of the field named name, or "".
+func (d AdditionalData) Field(name string) string {
+	fields, _ := d.List()
+	for _, f := range fields {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
 }
 
 // Alert is something that needs a person's attention.
@@ -95,6 +136,27 @@ type AlertEvent struct {
 	Actor   string `gorm:"size:254;not null;default:''"`
 	// Via is where the actor acted ("browser", "mattermost", …); empty for
 	// events written before it existed (Insights then reads UserID).
-	Via       string    `gorm:"size:20;not null;default:''"`
-	CreatedAt time.Time `gorm:"not null"`
+	Via string `gorm:"size:20;not null;default:''"`
+	// ExternalUserID is the chat's own id of an actor from outside
+	// Klaxon (Mattermost's user id).
+	ExternalUserID string    `gorm:"size:64;not null;default:''"`
+	CreatedAt      time.Time `gorm:"not null"`
+}
+
+// AsOf returns the alert as it was right after a notification event
+// (opened, acknowledged, resolved): what happened later is left out, so a
+// post sent late still tells its own event.
+func (a Alert) AsOf(event string) Alert {
+	switch event {
+	case NotifyOpened:
+		a.Status = StatusOpen
+		a.AcknowledgedAt, a.AcknowledgedByID, a.AcknowledgedBy = nil, nil, ""
+		a.ResolvedAt, a.ResolvedByID, a.ResolvedBy = nil, nil, ""
+	case NotifyAcknowledged:
+		a.Status = StatusAcknowledged
+		a.ResolvedAt, a.ResolvedByID, a.ResolvedBy = nil, nil, ""
+	case NotifyResolved:
+		a.Status = StatusResolved
+	}
+	return a
 }

@@ -350,20 +350,41 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 // user. It fails with a *ConflictError when the alert's status no longer
 // allows it.
 func (d *DB) ApplyTransition(ctx context.Context, accountID uint, user *User, publicID string, t Transition) error {
+	return d.ApplyTransitionAs(ctx, accountID, UserActor(user), publicID, t)
+}
+
+// Actor is who changes an alert: a Klaxon user, or a user of a chat that
+// Klaxon knows by name and by the chat's own user id.
+type Actor struct {
+	UserID     *uint
+	Name       string
+	ExternalID string
+	// Via is where the actor acted: "browser", "mattermost", "api"…
+	Via string
+}
+
+// UserActor is the Klaxon user u as an actor.
+func UserActor(u *User) Actor {
+	id := u.ID
+	return Actor{UserID: &id, Name: u.Email, Via: "browser"}
+}
+
+// ApplyTransitionAs is ApplyTransition by any actor.
+func (d *DB) ApplyTransitionAs(ctx context.Context, accountID uint, actor Actor, publicID string, t Transition) error {
 	return d.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return transition(tx, accountID, user, publicID, t)
+		return transition(tx, accountID, actor, publicID, t)
 	})
 }
 
-func transition(tx *gorm.DB, accountID uint, user *User, publicID string, t Transition) error {
+func transition(tx *gorm.DB, accountID uint, actor Actor, publicID string, t Transition) error {
 	now := time.Now().UTC()
 	updates := map[string]any{}
 	kind := EventAcknowledged
 	if t == Acknowledge {
-		updates = map[string]any{"status": StatusAcknowledged, "acknowledged_at": now, "acknowledged_by_id": user.ID, "acknowledged_by": user.Email}
+		updates = map[string]any{"status": StatusAcknowledged, "acknowledged_at": now, "acknowledged_by_id": actor.UserID, "acknowledged_by": truncate(actor.Name, 254)}
 	} else {
 		kind = EventResolved
-		updates = map[string]any{"status": StatusResolved, "resolved_at": now, "resolved_by_id": user.ID, "resolved_by": user.Email}
+		updates = map[string]any{"status": StatusResolved, "resolved_at": now, "resolved_by_id": actor.UserID, "resolved_by": truncate(actor.Name, 254)}
 	}
 	res := tx.Model(&Alert{}).Where("account_id = ? AND public_id = ? AND status IN ?", accountID, publicID, t.from()).Updates(updates)
 	if res.Error != nil {
@@ -379,8 +400,8 @@ func transition(tx *gorm.DB, accountID uint, user *User, publicID string, t Tran
 	if res.RowsAffected == 0 {
 		return &ConflictError{Status: a.Status}
 	}
-	uid := user.ID
-	if err := tx.Create(&AlertEvent{AlertID: a.ID, Kind: kind, UserID: &uid, Actor: user.Email, CreatedAt: now}).Error; err != nil {
+	ev := &AlertEvent{AlertID: a.ID, Kind: kind, UserID: actor.UserID, Actor: truncate(actor.Name, 254), ExternalUserID: truncate(actor.ExternalID, 64), Via: actor.Via, CreatedAt: now}
+	if err := tx.Create(ev).Error; err != nil {
 		return err
 	}
 	return enqueueNotifications(tx, &a, string(kind), now)
@@ -399,7 +420,7 @@ func (d *DB) ApplyTransitionMany(ctx context.Context, accountID uint, user *User
 	err := d.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		r = BulkResult{}
 		for _, id := range publicIDs {
-			err := transition(tx, accountID, user, id, t)
+			err := transition(tx, accountID, UserActor(user), id, t)
 			switch {
 			case err == nil:
 				r.Changed++
@@ -425,4 +446,39 @@ func (d *DB) dropOldAlertIndexes(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// AlertByTail returns the public id of account's alert that is ref or
+// ends with ref (a tail of at least 4 letters and digits). Several matches
+// are ErrAmbiguous, with the newest five of them. A tail is found by a scan
+// of the team's alerts.
+func (d *DB) AlertByTail(ctx context.Context, accountID uint, ref string) (string, []string, error) {
+	ref = strings.ToLower(strings.TrimSpace(ref))
+	if strings.HasPrefix(ref, "alt_") {
+		var ids []string
+		err := d.WithContext(ctx).Model(&Alert{}).Where("account_id = ? AND public_id = ?", accountID, ref).Limit(1).Pluck("public_id", &ids).Error
+		if err == nil && len(ids) == 0 {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return ids[0], nil, nil
+	}
+	if len(ref) < 4 || len(ref) > 26 || strings.Trim(ref, idAlphabet) != "" {
+		return "", nil, ErrNotFound
+	}
+	var ids []string
+	// ref holds only letters and digits: no LIKE wildcard.
+	err := d.WithContext(ctx).Model(&Alert{}).Where("account_id = ? AND public_id LIKE ?", accountID, "%"+ref).
+		Order("id DESC").Limit(5).Pluck("public_id", &ids).Error
+	switch {
+	case err != nil:
+		return "", nil, err
+	case len(ids) == 0:
+		return "", nil, ErrNotFound
+	case len(ids) > 1:
+		return "", ids, ErrAmbiguous
+	}
+	return ids[0], nil, nil
 }

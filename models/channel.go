@@ -40,9 +40,12 @@ type NotificationChannel struct {
 	// "opened" is not posted for alerts that Klaxon already answered in
 	// that same channel (see README, "Notification channels").
 	MattermostChannel string `gorm:"size:100;not null;default:''"`
-	Enabled           bool   `gorm:"not null"`
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// AllowedUsers lists the Mattermost user names that may use the
+	// buttons of its posts ("alice bob"); empty: anyone.
+	AllowedUsers string `gorm:"size:1000;not null;default:''"`
+	Enabled      bool   `gorm:"not null"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 func splitList(s string) []string {
@@ -126,6 +129,7 @@ type ChannelInput struct {
 	IntegrationIDs    []uint
 	Urgencies         []string
 	MattermostChannel string
+	AllowedUsers      string
 }
 
 // Validate normalises the input and reports what is wrong with it.
@@ -167,6 +171,13 @@ func (in *ChannelInput) Validate(keepURL bool) error {
 	if len(in.MattermostChannel) > 100 {
 		errs.Add("mattermost_channel", "Use at most 100 characters.")
 	}
+	if list, bad := NormalizeUserNames(in.AllowedUsers); bad != "" {
+		errs.Add("allowed_users", allowedUsersError(bad))
+	} else if len(list) > 1000 {
+		errs.Add("allowed_users", "List at most 1000 characters of names.")
+	} else {
+		in.AllowedUsers = list
+	}
 	return errs.OrNil()
 }
 
@@ -183,6 +194,7 @@ func (in *ChannelInput) apply(c *NotificationChannel) {
 	c.Integrations = joinList(ids)
 	c.Urgencies = joinList(in.Urgencies)
 	c.MattermostChannel = in.MattermostChannel
+	c.AllowedUsers = in.AllowedUsers
 }
 
 // checkIntegrations keeps only ids of account's integrations.
@@ -241,7 +253,7 @@ func (d *DB) UpdateChannel(ctx context.Context, accountID uint, publicID string,
 		return nil, err
 	}
 	in.apply(c)
-	err = d.WithContext(ctx).Model(c).Select("name", "webhook_url", "events", "integrations", "urgencies", "mattermost_channel", "updated_at").Updates(c).Error
+	err = d.WithContext(ctx).Model(c).Select("name", "webhook_url", "events", "integrations", "urgencies", "mattermost_channel", "allowed_users", "updated_at").Updates(c).Error
 	return c, err
 }
 

@@ -9,6 +9,8 @@ var (
 	// ErrConflict means the change is no longer allowed, e.g. an alert that
 	// someone else resolved first.
 	ErrConflict = errors.New("conflict")
+	// ErrAmbiguous means a short reference matches several objects.
+	ErrAmbiguous = errors.New("ambiguous")
 )
 
 // ValidationErrors maps a form field to what is wrong with it.

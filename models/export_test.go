@@ -15,12 +15,6 @@ func MaskTokenAnyBody(body string) string { return maskTokenAnyBody(body) }
 // take it.
 func MaskPlainJSON(body string) (string, bool) { return maskPlainJSON(body) }
 
-// ParsePlainJSON and ParseAnyJSON expose ParseMattermostJSON's fast and
-// general paths, which the tests check give the same payloads.
-func ParsePlainJSON(body []byte) (*MattermostPayload, bool) { return parsePlainJSON(body) }
-
-func ParseAnyJSON(body []byte) (*MattermostPayload, error) { return parseAnyJSON(body) }
-
 // TakeShared exposes a lease from the database's shared rate buckets.
 func TakeShared(ctx context.Context, db *DB, key string, want int, perSecond float64, burst int) (int, time.Duration, error) {
 	return (&sharedBuckets{db: db}).take(ctx, key, want, rate.Limit(perSecond), burst)

@@ -27,8 +27,11 @@ const (
 // refused) by the HTTP layer.
 type IntakeRequest struct {
 	IntegrationPublicID string
-	// Payload is the parsed message; nil when Refused is set.
-	Payload *MattermostPayload
+	// Draft is the alert the request describes; nil when Refused is set.
+	Draft *AlertDraft
+	// Token is the secret the request carried, checked against the
+	// integration's.
+	Token string
 	// Refused is set when the request was bad before the integration was
 	// looked up (invalid, too large, unsupported type); Message says why.
 	Refused     Outcome
@@ -43,6 +46,7 @@ type IntakeRequest struct {
 type IntakeResult struct {
 	Outcome        Outcome
 	Message        string
+	AccountID      uint
 	AlertPublicID  string
 	Urgency        Urgency
 	Title          string
@@ -349,10 +353,12 @@ func prepare(req *IntakeRequest) preparedRequest {
 	if len(p.logBody) > MaxLoggedBody {
 		p.logBody = truncate(p.logBody, MaxLoggedBody) + "\n… (cut: the request log keeps the first 16 KiB)"
 	}
-	if req.Refused == "" && req.Payload != nil {
-		// Urgency "" means the text names none: the integration's default
-		// applies, read in the batch's transaction like the site URL.
-		p.draft = req.Payload.Draft(&Integration{})
+	if req.Refused == "" && req.Draft != nil {
+		// Urgency "" means the source named none: the integration's
+		// default applies, read in the batch's transaction like the site
+		// URL.
+		p.draft = *req.Draft
+		p.draft.Normalize()
 		p.alertPublicID = newAlertID(time.Now())
 		if p.draft.DedupKey == "" {
 			p.draft.DedupKey = p.alertPublicID
@@ -695,12 +701,16 @@ func (w *Writer) refuse(integ *intakeIntegration, req *IntakeRequest, now time.T
 		res = IntakeResult{Outcome: req.Refused, Message: req.Message}
 	case !integ.enabled:
 		res = IntakeResult{Outcome: OutcomeDisabled, Message: "This integration is disabled in Klaxon; enable it on its page to receive alerts again."}
-	case integ.token != "" && subtle.ConstantTimeCompare([]byte(integ.token), []byte(req.Payload.Token)) != 1:
+	case req.Draft == nil:
+		res = IntakeResult{Outcome: OutcomeInvalid, Message: "The request describes no alert."}
+	case integ.token != "" && subtle.ConstantTimeCompare([]byte(integ.token), []byte(req.Token)) != 1:
 		msg := "The token does not match the one saved in Klaxon. Copy the token from the Mattermost outgoing webhook into the integration's Token field."
-		if req.Payload.Token == "" {
+		if req.Token == "" {
 			msg = "The request has no token, but this integration requires one."
 		}
 		res = IntakeResult{Outcome: OutcomeBadToken, Message: msg}
+	case req.Draft.Action != "" && req.Draft.Action != ActionOpen:
+		res = IntakeResult{Outcome: OutcomeInvalid, Message: "This endpoint opens alerts; it cannot " + string(req.Draft.Action) + " them."}
 	default:
 		if delay, team := takeWithTeam(w.limiters, w.teamLimiters, integ.id, integ.accountID, now); delay > 0 {
 			return IntakeResult{Outcome: OutcomeRateLimited, Message: w.rateMessage(team, "requests"), RetryAfter: delay}, true
@@ -801,9 +811,7 @@ func (b *batchWriter) insertAlerts() error {
 		for _, a := range chunk {
 			j := a.creator
 			d := &j.prep.draft
-			ig := Integration{SiteURL: j.integ.siteURL}
-			d.Data.PostURL = ig.PostURL(d.Data.Team, d.Data.PostID)
-			data, err := json.Marshal(d.Data)
+			data, err := json.Marshal(additionalData(d, j.integ.siteURL))
 			if err != nil {
 				return err
 			}
@@ -849,14 +857,14 @@ func (b *batchWriter) writeRest(batch []*intakeJob) error {
 	bumped := map[*batchAlert]bool{}
 	for _, j := range b.accepted {
 		a := j.alert
-		res := IntakeResult{ReplyInChannel: j.integ.reply, AlertPublicID: a.publicID, Urgency: a.urgency, Title: a.title}
+		res := IntakeResult{ReplyInChannel: j.integ.reply, AccountID: j.integ.accountID, AlertPublicID: a.publicID, Urgency: a.urgency, Title: a.title}
 		if a.created && a.creator == j {
 			res.Outcome, res.Message = OutcomeAccepted, "Alert created."
 			events = append(events, a.id, EventCreated, b.now)
 			if j.integ.notify {
 				repliedIn := ""
 				if j.integ.reply {
-					repliedIn = j.req.Payload.ChannelName
+					repliedIn = j.prep.draft.ReplyChannel
 				}
 				if err := b.exec(sqlEnqueue, enqueueArgs(a.id, j.integ.accountID, j.integ.id, a.urgency, NotifyOpened, repliedIn, b.now)...); err != nil {
 					return err
@@ -904,6 +912,19 @@ func (b *batchWriter) insertMany(head, row string, width int, args []any) error 
 		args = args[n*width:]
 	}
 	return nil
+}
+
+// additionalData is what the alert keeps of d's fields and links, those
+// relative to the site URL made absolute (or left out without one).
+func additionalData(d *AlertDraft, siteURL string) AdditionalData {
+	data := AdditionalData{Fields: d.Fields}
+	ig := Integration{SiteURL: siteURL}
+	for _, l := range d.Links {
+		if u, ok := ig.SiteLink(l.URL); ok {
+			data.Links = append(data.Links, DataLink{Label: l.Label, URL: u})
+		}
+	}
+	return data
 }
 
 // refusedLogBody is the part of a refused request's body that its log row

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"klaxon/models"
+	"klaxon/web/mattermost"
 	"klaxon/web/webtest"
 )
 
@@ -74,7 +75,7 @@ func (e *writerEnv) unblock() {
 
 func (e *writerEnv) request(postID, text string) *models.IntakeRequest {
 	body := fmt.Sprintf(`{"post_id":%q,"text":%q}`, postID, text)
-	return &models.IntakeRequest{IntegrationPublicID: e.integ, Payload: &models.MattermostPayload{PostID: postID, Text: text, ChannelName: "ops"},
+	return &models.IntakeRequest{IntegrationPublicID: e.integ, Draft: &models.AlertDraft{Title: text, DedupKey: postID, ReplyChannel: "ops"},
 		Source: "127.0.0.1", ContentType: "application/json", Body: body}
 }
 
@@ -390,12 +391,12 @@ func BenchmarkWriter(b *testing.B) {
 		for pb.Next() {
 			k := n.Add(1)
 			raw := fmt.Sprintf(body, fmt.Sprintf("post%024d", k*7919%1_000_003), k)
-			p, err := models.ParseMattermostJSON([]byte(raw))
+			p, err := mattermost.ParseJSON([]byte(raw))
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ, Payload: p, Source: "127.0.0.1", ContentType: "application/json", Body: models.MaskToken(raw)})
+			res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ, Draft: p.Draft(), Token: p.Token, Source: "127.0.0.1", ContentType: "application/json", Body: models.MaskToken(raw)})
 			if err != nil || !res.Outcome.OK() {
 				b.Errorf("submit: %v %+v", err, res)
 				return
@@ -480,7 +481,7 @@ func timeoutWriter(t *testing.T, url string, timeout time.Duration) (*models.DB,
 	}
 	t.Cleanup(w.Close)
 	return db, w, func(post string) *models.IntakeRequest {
-		return &models.IntakeRequest{IntegrationPublicID: integ, Payload: &models.MattermostPayload{PostID: post, Text: "outage " + post},
+		return &models.IntakeRequest{IntegrationPublicID: integ, Draft: &models.AlertDraft{Title: "outage " + post, DedupKey: post},
 			Source: "127.0.0.1", ContentType: "application/json", Body: `{"text":"outage"}`}
 	}
 }

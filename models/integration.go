@@ -10,24 +10,62 @@ import (
 	"gorm.io/gorm"
 )
 
-// KindMattermostOutgoing is the only integration kind today.
-const KindMattermostOutgoing = "mattermost_outgoing_webhook"
+// Integration kinds.
+const (
+	KindMattermostOutgoing = "mattermost_outgoing_webhook"
+	KindMattermostSlash    = "mattermost_slash_command"
+)
+
+// KindLabel names an integration kind for people.
+func KindLabel(kind string) string {
+	if kind == KindMattermostSlash {
+		return "Mattermost (Slash Command)"
+	}
+	return "Mattermost (Outgoing Webhook)"
+}
+
+// IntegrationKind returns the kind of the integration with publicID (kinds
+// never change), or ErrNotFound.
+func (d *DB) IntegrationKind(ctx context.Context, publicID string) (string, error) {
+	var kinds []string
+	if err := d.WithContext(ctx).Model(&Integration{}).Where("public_id = ?", publicID).Limit(1).Pluck("kind", &kinds).Error; err != nil {
+		return "", err
+	}
+	if len(kinds) == 0 {
+		return "", ErrNotFound
+	}
+	return kinds[0], nil
+}
+
+// IntegrationByPublicID returns the integration with publicID, of any
+// account: for machine endpoints, where the id is the credential.
+func (d *DB) IntegrationByPublicID(ctx context.Context, publicID string) (*Integration, error) {
+	var i Integration
+	err := d.WithContext(ctx).Where("public_id = ?", publicID).First(&i).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	return &i, err
+}
 
 // Integration is an endpoint that turns incoming requests into alerts.
 type Integration struct {
-	ID             uint           `gorm:"primaryKey"`
-	PublicID       string         `gorm:"size:40;not null;uniqueIndex"`
-	AccountID      uint           `gorm:"not null;index"`
-	Name           string         `gorm:"size:100;not null"`
-	Kind           string         `gorm:"size:40;not null"`
-	DefaultUrgency Urgency        `gorm:"size:16;not null"`
-	Token          string         `gorm:"size:200;not null;default:''"`
-	Enabled        bool           `gorm:"not null"`
-	ReplyInChannel bool           `gorm:"not null"`
-	SiteURL        string         `gorm:"size:500;not null;default:''"`
-	CreatedAt      time.Time      `gorm:"not null"`
-	UpdatedAt      time.Time      `gorm:"not null"`
-	DeletedAt      gorm.DeletedAt `gorm:"index"`
+	ID             uint    `gorm:"primaryKey"`
+	PublicID       string  `gorm:"size:40;not null;uniqueIndex"`
+	AccountID      uint    `gorm:"not null;index"`
+	Name           string  `gorm:"size:100;not null"`
+	Kind           string  `gorm:"size:40;not null"`
+	DefaultUrgency Urgency `gorm:"size:16;not null"`
+	Token          string  `gorm:"size:200;not null;default:''"`
+	Enabled        bool    `gorm:"not null"`
+	ReplyInChannel bool    `gorm:"not null"`
+	SiteURL        string  `gorm:"size:500;not null;default:''"`
+	// AllowedUsers lists the Mattermost user names that may use the
+	// buttons of its thread replies ("alice bob"); empty: anyone.
+	AllowedUsers string         `gorm:"size:1000;not null;default:''"`
+	CreatedAt    time.Time      `gorm:"not null"`
+	UpdatedAt    time.Time      `gorm:"not null"`
+	DeletedAt    gorm.DeletedAt `gorm:"index"`
 }
 
 // MaskedToken shows enough of the token to recognise it, never all of it.
@@ -42,12 +80,17 @@ func (i *Integration) MaskedToken() string {
 	return "••••••••" + string(r[len(r)-4:])
 }
 
-// PostURL links to the Mattermost post, when the site URL is known.
-func (i *Integration) PostURL(teamDomain, postID string) string {
-	if i.SiteURL == "" || teamDomain == "" || postID == "" {
-		return ""
+// SiteLink makes a link relative to the integration's site URL (one that
+// starts with "/") absolute; ok is false when it has no site URL. Other
+// links are returned as they are.
+func (i *Integration) SiteLink(link string) (string, bool) {
+	if !strings.HasPrefix(link, "/") {
+		return link, true
 	}
-	return strings.TrimRight(i.SiteURL, "/") + "/" + url.PathEscape(teamDomain) + "/pl/" + url.PathEscape(postID)
+	if i.SiteURL == "" {
+		return "", false
+	}
+	return strings.TrimRight(i.SiteURL, "/") + link, true
 }
 
 // IntegrationInput is what a user may set on an integration.
@@ -58,6 +101,9 @@ type IntegrationInput struct {
 	RemoveToken    bool
 	ReplyInChannel bool
 	SiteURL        string
+	AllowedUsers   string
+	// Kind is set on creation only; "" is KindMattermostOutgoing.
+	Kind string
 }
 
 // MinTokenLength is the shortest token Klaxon takes. Mattermost's are 26
@@ -88,6 +134,13 @@ func (in *IntegrationInput) Validate() error {
 		// A short token could be guessed by trying them all.
 		errs.Add("token", "That is too short for a Mattermost token (26 characters); copy the whole token from Mattermost.")
 	}
+	if list, bad := NormalizeUserNames(in.AllowedUsers); bad != "" {
+		errs.Add("allowed_users", allowedUsersError(bad))
+	} else if len(list) > 1000 {
+		errs.Add("allowed_users", "List at most 1000 characters of names.")
+	} else {
+		in.AllowedUsers = list
+	}
 	if in.SiteURL != "" {
 		u, err := url.Parse(in.SiteURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -104,16 +157,21 @@ func (d *DB) CreateIntegration(ctx context.Context, accountID uint, in Integrati
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	kind := KindMattermostOutgoing
+	if in.Kind == KindMattermostSlash {
+		kind = KindMattermostSlash
+	}
 	i := &Integration{
 		PublicID:       newPublicID("int_"),
 		AccountID:      accountID,
 		Name:           in.Name,
-		Kind:           KindMattermostOutgoing,
+		Kind:           kind,
 		DefaultUrgency: Urgency(in.DefaultUrgency),
 		Token:          in.Token,
 		Enabled:        true,
 		ReplyInChannel: in.ReplyInChannel,
 		SiteURL:        in.SiteURL,
+		AllowedUsers:   in.AllowedUsers,
 	}
 	return i, d.createWithinLimit(ctx, accountID, d.Limits.Integrations, "integration", &Integration{}, i)
 }
@@ -142,13 +200,14 @@ func (d *DB) UpdateIntegration(ctx context.Context, accountID uint, publicID str
 	i.DefaultUrgency = Urgency(in.DefaultUrgency)
 	i.ReplyInChannel = in.ReplyInChannel
 	i.SiteURL = in.SiteURL
+	i.AllowedUsers = in.AllowedUsers
 	switch {
 	case in.RemoveToken:
 		i.Token = ""
 	case in.Token != "":
 		i.Token = in.Token
 	}
-	err = d.WithContext(ctx).Model(i).Select("name", "default_urgency", "reply_in_channel", "site_url", "token", "updated_at").Updates(i).Error
+	err = d.WithContext(ctx).Model(i).Select("name", "default_urgency", "reply_in_channel", "site_url", "allowed_users", "token", "updated_at").Updates(i).Error
 	return i, err
 }
 

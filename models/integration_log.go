@@ -24,12 +24,14 @@ const (
 	OutcomeUnsupported  Outcome = "unsupported_type"
 	OutcomeRateLimited  Outcome = "rate_limited"
 	OutcomeFailed       Outcome = "failed"
+	// OutcomeCommand is a slash command that was answered.
+	OutcomeCommand Outcome = "command"
 )
 
 // Status is the HTTP status the intake endpoint answers with for o.
 func (o Outcome) Status() int {
 	switch o {
-	case OutcomeAccepted, OutcomeDeduplicated:
+	case OutcomeAccepted, OutcomeDeduplicated, OutcomeCommand:
 		return http.StatusOK
 	case OutcomeBadToken:
 		return http.StatusForbidden
@@ -71,6 +73,8 @@ func (o Outcome) Label() string {
 		return "Rate limited"
 	case OutcomeUnknown:
 		return "Unknown integration"
+	case OutcomeCommand:
+		return "Command"
 	default:
 		return "Failed"
 	}
@@ -156,4 +160,17 @@ func (d *DB) LogUnstored(reqs []*IntakeRequest, message string) error {
 		return fmt.Errorf("log unstored requests: %w", err)
 	}
 	return nil
+}
+
+// AddIntegrationLog writes one request-log row (a request answered outside
+// the intake writer, such as a slash command), its texts cut to fit.
+func (d *DB) AddIntegrationLog(ctx context.Context, l IntegrationLog) error {
+	p := prepare(&IntakeRequest{Source: l.Source, ContentType: l.ContentType, Body: l.Body})
+	l.Source, l.ContentType, l.Body = p.source, p.contentType, p.logBody
+	if !l.Outcome.OK() && l.Outcome != OutcomeCommand {
+		l.Body = refusedLogBody(l.Body)
+	}
+	l.Message, l.AlertPublicID = truncate(CleanText(l.Message), 500), truncate(l.AlertPublicID, 40)
+	l.CreatedAt = time.Now().UTC()
+	return d.WithContext(ctx).Create(&l).Error
 }

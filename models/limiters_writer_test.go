@@ -38,7 +38,7 @@ func TestWriterDropsIdleLimiters(t *testing.T) {
 		ids = append(ids, in.PublicID)
 	}
 	send := func(id string) Outcome {
-		res, err := w.Submit(ctx, &IntakeRequest{IntegrationPublicID: id, Payload: &MattermostPayload{Text: "outage"}, Body: "{}"})
+		res, err := w.Submit(ctx, &IntakeRequest{IntegrationPublicID: id, Draft: &AlertDraft{Title: "outage"}, Body: "{}"})
 		if err != nil {
 			t.Fatal(err)
 		}

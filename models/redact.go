@@ -262,8 +262,8 @@ func (m *tokenMask) jsonEscapable(s string) bool {
 	return strings.Contains(s, `\u`) || strings.ContainsAny(m.token, "\\\"/\b\f\n\r\t") && strings.Contains(s, `\`)
 }
 
-// request masks the token in req, except in the payload's token field
-// (which is compared, never stored). It reports whether anything changed,
+// request masks the token in req, except in its Token field (which is
+// compared, never stored). It reports whether anything changed,
 // and so whether what was prepared from req must be prepared again.
 func (m *tokenMask) request(req *IntakeRequest) bool {
 	if m == nil {
@@ -279,10 +279,16 @@ func (m *tokenMask) request(req *IntakeRequest) bool {
 			*f, changed = masked, true
 		}
 	}
-	if p := req.Payload; p != nil {
-		// The payload is decoded text: the token has one spelling there.
-		for _, f := range []*string{&p.TeamID, &p.TeamDomain, &p.ChannelID, &p.ChannelName, &p.Timestamp,
-			&p.UserID, &p.UserName, &p.PostID, &p.Text, &p.TriggerWord, &p.FileIDs} {
+	if d := req.Draft; d != nil {
+		// The draft is decoded text: the token has one spelling there.
+		fields := []*string{&d.Title, &d.Description, &d.DedupKey, &d.ReplyChannel}
+		for i := range d.Fields {
+			fields = append(fields, &d.Fields[i].Name, &d.Fields[i].Value)
+		}
+		for i := range d.Links {
+			fields = append(fields, &d.Links[i].Label, &d.Links[i].URL)
+		}
+		for _, f := range fields {
 			if strings.Contains(*f, m.token) {
 				*f, changed = strings.ReplaceAll(*f, m.token, m.masked), true
 			}

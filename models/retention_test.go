@@ -150,7 +150,7 @@ func TestPruneKeepsWhatMatters(t *testing.T) {
 					}
 					start := time.Now()
 					res, err := writer.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: f.live.PublicID,
-						Payload: &models.MattermostPayload{Text: "outage during pruning", PostID: fmt.Sprintf("during-%d", i)}, Body: "{}"})
+						Draft: &models.AlertDraft{Title: "outage during pruning", DedupKey: fmt.Sprintf("during-%d", i)}, Body: "{}"})
 					took := time.Since(start)
 					mu.Lock()
 					if err != nil || res.Outcome != models.OutcomeAccepted {

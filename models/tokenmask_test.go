@@ -32,12 +32,13 @@ func TestTokenMaskSpellings(t *testing.T) {
 	if newTokenMask("abc") != nil {
 		t.Error("a token of 3 characters is masked everywhere (it would garble text)")
 	}
-	req := &IntakeRequest{Body: "{}", ContentType: "text/plain; t=" + token, Message: "type " + token,
-		Payload: &MattermostPayload{Token: token, Text: "outage " + token, UserName: token}}
-	if !m.request(req) || req.Payload.Token != token || strings.Contains(req.Payload.Text+req.Payload.UserName+req.ContentType+req.Message, token) {
-		t.Errorf("request masked to %+v %+v", req, req.Payload)
+	req := &IntakeRequest{Body: "{}", ContentType: "text/plain; t=" + token, Message: "type " + token, Token: token,
+		Draft: &AlertDraft{Title: "outage " + token, Fields: []DataField{{Name: "User", Value: token}}, Links: []DataLink{{Label: "post", URL: "https://chat/?t=" + token}}}}
+	d := req.Draft
+	if !m.request(req) || req.Token != token || strings.Contains(d.Title+d.Fields[0].Value+d.Links[0].URL+req.ContentType+req.Message, token) {
+		t.Errorf("request masked to %+v %+v", req, req.Draft)
 	}
-	clean := &IntakeRequest{Body: `{"text":"outage"}`, Payload: &MattermostPayload{Token: token, Text: "outage"}}
+	clean := &IntakeRequest{Body: `{"text":"outage"}`, Token: token, Draft: &AlertDraft{Title: "outage"}}
 	if m.request(clean) {
 		t.Error("a request without the token outside its token field reports a change")
 	}
@@ -60,7 +61,7 @@ func BenchmarkTokenMask(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				req := &IntakeRequest{Body: bc.body, ContentType: "application/json", Message: "",
-					Payload: &MattermostPayload{Token: token, Text: bc.text, ChannelName: "town-square", UserName: "admin"}}
+					Token: token, Draft: &AlertDraft{Title: bc.text, ReplyChannel: "town-square", Fields: []DataField{{Name: "User", Value: "admin"}}}}
 				m.request(req)
 			}
 		})

@@ -1,11 +1,9 @@
 package models_test
 
 import (
-	"encoding/json"
 	"testing"
 
 	"klaxon/models"
-	"klaxon/web/webtest"
 )
 
 func TestUrgencyFromText(t *testing.T) {
@@ -54,33 +52,5 @@ func TestUrgencyFromText(t *testing.T) {
 	}
 	if got := models.UrgencyFromText("nothing here", models.UrgencyLow); got != models.UrgencyLow {
 		t.Errorf("the default must be the integration's: got %q", got)
-	}
-}
-
-// PagerTree's adapter fixture: urgency critical, title = the whole text, and
-// its trigger, channel and user.
-func TestPagerTreeFixture(t *testing.T) {
-	body := webtest.Fixture(t, "pagertree-fixture.json")
-	p, err := models.ParseMattermostJSON([]byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]any
-	if err := json.Unmarshal([]byte(body), &raw); err != nil {
-		t.Fatal(err)
-	}
-	d := p.Draft(&models.Integration{DefaultUrgency: models.UrgencyLow})
-	if d.Urgency != models.UrgencyCritical {
-		t.Errorf("urgency %q, want critical", d.Urgency)
-	}
-	if d.Title != raw["text"] || d.Description != "" {
-		t.Errorf("title %q description %q, want the whole text and no description", d.Title, d.Description)
-	}
-	want := models.AdditionalData{Trigger: "#page_noc", Channel: "noc-ops-center", User: "joe.bob", Team: "team_domain", PostID: "0123456789"}
-	if d.Data != want {
-		t.Errorf("additional data %+v, want %+v", d.Data, want)
-	}
-	if d.DedupKey != "0123456789" {
-		t.Errorf("dedup key %q, want the post id", d.DedupKey)
 	}
 }

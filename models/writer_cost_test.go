@@ -66,11 +66,7 @@ func benchWriteBatch(b *testing.B, size int) {
 				}
 			}
 			raw := mattermostBenchBody(post, i)
-			p, err := ParseMattermostJSON([]byte(raw))
-			if err != nil {
-				b.Fatal(err)
-			}
-			req := &IntakeRequest{IntegrationPublicID: integ.PublicID, Payload: p, Source: "10.0.0.7", ContentType: "application/json", Body: MaskToken(raw)}
+			req := &IntakeRequest{IntegrationPublicID: integ.PublicID, Draft: benchDraft(post, i), Source: "10.0.0.7", ContentType: "application/json", Body: MaskToken(raw)}
 			jobs[i] = &intakeJob{req: req, prep: prepare(req), queued: time.Now(), done: make(chan struct{}, 1)}
 		}
 		return jobs
@@ -113,6 +109,16 @@ func mattermostBenchBody(post string, i int) string {
 	urg := []string{"critical", "sev-2", "p3", "low", "", "", "high"}[i%7]
 	return fmt.Sprintf(`{"token":"fsjg44c9ojduudat814ue9uf7y","team_id":"iom8hs1izbda7nbg1497g6985r","team_domain":"alerts","channel_id":"n15qytbp638eb8iqwtfx6ex9ga","channel_name":"ops","timestamp":%d,"user_id":"98hybztiaf855p8mshg3fg59th","user_name":"oncall","post_id":%q,"text":"alert %s checkout latency above 2s on host-%d","trigger_word":"alert","file_ids":""}`,
 		time.Now().UnixMilli(), post, urg, i)
+}
+
+// benchDraft is the draft web/mattermost makes of mattermostBenchBody (this
+// package cannot import it): the same fields, link and dedup key.
+func benchDraft(post string, i int) *AlertDraft {
+	text := fmt.Sprintf("alert %s checkout latency above 2s on host-%d", []string{"critical", "sev-2", "p3", "low", "", "", "high"}[i%7], i)
+	title, desc := TitleAndDescription(text)
+	return &AlertDraft{Title: title, Description: desc, Urgency: UrgencyFromText(text, ""), DedupKey: post, ReplyChannel: "ops",
+		Fields: []DataField{{"Trigger", "alert"}, {"Channel", "ops"}, {"User", "oncall"}, {"Team", "alerts"}, {"Post id", post}},
+		Links:  []DataLink{{"Mattermost post", "/alerts/pl/" + post}}}
 }
 
 // threadCPU is the calling thread's CPU time, user and system.

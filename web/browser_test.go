@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"klaxon/web/mattermost"
 	"klaxon/web/webtest"
 )
 
@@ -123,6 +124,7 @@ func TestBrowserScenario(t *testing.T) {
 		token          = "fsjg44c9ojduudat814ue9uf7y" // the JSON sample's
 		wrongTitle     = "alert sent with a wrong token"
 		rightTitle     = "alert sent with the right token"
+		buttonTitle    = "alert acknowledged from Mattermost"
 	)
 	var integrationID, endpoint string
 
@@ -384,6 +386,35 @@ func TestBrowserScenario(t *testing.T) {
 			return err
 		}
 		return open(ctx, srv.URL+"/alerts", http.StatusOK)
+	})
+
+	b.step("acknowledge from a Mattermost button", func(ctx context.Context) error {
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](setMarker)); err != nil {
+			return err
+		}
+		body := jsonSample(t, map[string]string{"post_id": "buttonpost0000000000000000a", "text": buttonTitle})
+		status, raw := webtest.Intake(t, srv.URL, integrationID, "application/json", body)
+		var reply mattermost.IntakeAnswer
+		if err := json.Unmarshal([]byte(raw), &reply); err != nil || status != http.StatusOK || len(reply.Attachments) != 1 || len(reply.Attachments[0].Actions) == 0 {
+			return fmt.Errorf("the thread reply has no buttons: %d %s", status, raw)
+		}
+		if err := waitForRow(ctx, buttonTitle); err != nil {
+			return err
+		}
+		// Mattermost's server posts the click, as captured.
+		if status, ans := clickButton(t, srv.URL, reply.Attachments[0].Actions[0].Integration.Context); status != http.StatusOK || ans.Update == nil {
+			return fmt.Errorf("the click was answered %d %+v", status, ans)
+		}
+		js, _ := json.Marshal(reply.AlertID)
+		if err := waitFor(ctx, "the row to show the Mattermost user", fmt.Sprintf(
+			`(document.querySelector("[data-testid=alert-row][data-id=" + JSON.stringify(%s) + "] [data-testid=alert-actor]") || {}).textContent === "by @mmadmin via Mattermost"`, js),
+			15*time.Second); err != nil {
+			return err
+		}
+		if err := markerKept(ctx); err != nil {
+			return err
+		}
+		return b.screen(ctx, "acknowledged-from-mattermost")
 	})
 
 	b.step("acknowledge and resolve", func(ctx context.Context) error {

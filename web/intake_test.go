@@ -96,7 +96,7 @@ func TestIntakeSamples(t *testing.T) {
 			if a.PublicID != ans["alert_id"] || a.Title != tt.title || a.Description != tt.desc || a.Urgency != tt.urgency || a.Status != models.StatusOpen {
 				t.Errorf("%s: stored %q %q %q %q %q", tt.file, a.PublicID, a.Title, a.Description, a.Urgency, a.Status)
 			}
-			if a.AdditionalData.Channel != tt.channel || a.AdditionalData.User != tt.user || a.AdditionalData.PostID == "" || a.DedupKey != a.AdditionalData.PostID {
+			if data := a.AdditionalData; data.Field("Channel") != tt.channel || data.Field("User") != tt.user || data.Field("Post id") == "" || a.DedupKey != data.Field("Post id") {
 				t.Errorf("%s: additional data %+v, dedup key %q", tt.file, a.AdditionalData, a.DedupKey)
 			}
 			if strings.Contains(a.RawRequest, "token") && (strings.Contains(a.RawRequest, "fsjg44c9ojduudat814ue9uf7y") || strings.Contains(a.RawRequest, "gptajz1zhb8upy615krfrr6ddo")) {

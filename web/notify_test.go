@@ -18,6 +18,7 @@ import (
 
 	"klaxon/models"
 	"klaxon/web"
+	"klaxon/web/mattermost"
 	"klaxon/web/notify"
 	"klaxon/web/webtest"
 )
@@ -27,7 +28,7 @@ import (
 type fakeMattermost struct {
 	*httptest.Server
 	mu       sync.Mutex
-	received []notify.Message
+	received []mattermost.Message
 	respond  func(n int) (int, time.Duration)
 }
 
@@ -35,7 +36,7 @@ func newFakeMattermost(t *testing.T, respond func(n int) (int, time.Duration)) *
 	f := &fakeMattermost{respond: respond}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		var m notify.Message
+		var m mattermost.Message
 		if r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &m) != nil {
 			t.Errorf("webhook got %q: %s", r.Header.Get("Content-Type"), body)
 		}
@@ -55,10 +56,10 @@ func newFakeMattermost(t *testing.T, respond func(n int) (int, time.Duration)) *
 	return f
 }
 
-func (f *fakeMattermost) messages() []notify.Message {
+func (f *fakeMattermost) messages() []mattermost.Message {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]notify.Message(nil), f.received...)
+	return append([]mattermost.Message(nil), f.received...)
 }
 
 // eventually polls until cond holds or the timeout passes.
@@ -82,7 +83,7 @@ func createChannel(t *testing.T, cl *webtest.Client, form url.Values) string {
 	return strings.TrimPrefix(p.Location, "/channels/")
 }
 
-func field(a notify.Attachment, title string) string {
+func field(a mattermost.Attachment, title string) string {
 	for _, f := range a.Fields {
 		if f.Title == title {
 			return f.Value
@@ -290,8 +291,8 @@ func TestNotificationWorkerRestart(t *testing.T) {
 	}
 	const n = 25
 	for i := 0; i < n; i++ {
-		p := &models.MattermostPayload{Text: "outage " + itoa(uint(i)), PostID: "w" + itoa(uint(i))}
-		res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ.PublicID, Payload: p})
+		d := &models.AlertDraft{Title: "outage " + itoa(uint(i)), DedupKey: "w" + itoa(uint(i))}
+		res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ.PublicID, Draft: d})
 		if err != nil || res.Outcome != models.OutcomeAccepted {
 			t.Fatalf("submit: %v %+v", err, res)
 		}
@@ -391,7 +392,13 @@ func TestChannelPages(t *testing.T) {
 	id := createChannel(t, cl, url.Values{"name": {"ops"}, "webhook_url": {ok.URL + "/hooks/secretsecret"}, "events": {"opened", "resolved"}})
 	p := cl.Submit("/channels/"+id, "/channels/"+id+"/test", nil)
 	if msg := cl.Get(p.Location).Text(".flash-success"); !strings.Contains(msg, "posted") || len(ok.messages()) != 1 {
-		t.Errorf("test message: %q, %d posts", msg, len(ok.messages()))
+		t.Fatalf("test message: %q, %d posts", msg, len(ok.messages()))
+	}
+	// The test message says what it is and links to no alert (there is none).
+	test := ok.messages()[0].Attachments[0]
+	if test.TitleLink != "" || test.Pretext != "Test message" || !strings.Contains(test.Text, "ops@example.com") ||
+		strings.Contains(test.Fallback, "  ") || !strings.Contains(test.Fallback, "test message") || strings.Contains(test.Title+test.Text, "alt_") {
+		t.Errorf("test message card: %+v", test)
 	}
 	// Edit with a blank URL keeps it; the new URL replaces it.
 	down := newFakeMattermost(t, func(int) (int, time.Duration) { return http.StatusNotFound, 0 })
@@ -583,4 +590,55 @@ func teamWithChannel(t *testing.T, db *models.DB, webhook string, events ...stri
 		t.Fatal(err)
 	}
 	return u, integ
+}
+
+// After an outage (the worker stopped while an alert was opened,
+// acknowledged and resolved) each late post still shows its own event's
+// state: an "opened" post is red and open, "acknowledged" orange with who
+// acknowledged and nobody resolving, "resolved" green with both.
+func TestLatePostsTellTheirEvent(t *testing.T) {
+	for name, url := range webtest.Databases(t) {
+		t.Run(name, func(t *testing.T) {
+			db := webtest.OpenDB(t, url)
+			ctx := context.Background()
+			mm := newFakeMattermost(t, nil)
+			u, integ := teamWithChannel(t, db, mm.URL, "opened", "acknowledged", "resolved")
+			w, err := models.NewWriter(db, models.WriterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ.PublicID, Draft: &models.AlertDraft{Title: "outage db-1", DedupKey: "late1"}})
+			w.Close()
+			if err != nil || res.Outcome != models.OutcomeAccepted {
+				t.Fatalf("submit: %v %+v", err, res)
+			}
+			for _, tr := range []models.Transition{models.Acknowledge, models.Resolve} {
+				if err := db.ApplyTransition(ctx, u.AccountID, u, res.AlertPublicID, tr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Mattermost is reachable again: the backlog goes out.
+			worker := notify.NewWorker(db, "http://klaxon.test", slog.New(slog.NewTextHandler(io.Discard, nil)), notify.Networks{AllowLoopback: true})
+			worker.Poll = 100 * time.Millisecond
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { worker.Run(runCtx); close(done) }()
+			defer func() { stop(); <-done }()
+			eventually(t, 10*time.Second, "three posts", func() bool { return len(mm.messages()) == 3 })
+			for i, want := range []struct{ pretext, status, color, ackBy, resBy string }{
+				{"Alert opened", "open", "#ff5252", "", ""},
+				{"Alert acknowledged", "acknowledged", "#fb8c00", u.Email, ""},
+				{"Alert resolved", "resolved", "#4caf50", u.Email, u.Email},
+			} {
+				a := mm.messages()[i].Attachments[0]
+				if a.Pretext != want.pretext || a.Color != want.color || field(a, "Status") != want.status ||
+					field(a, "Acknowledged by") != want.ackBy || field(a, "Resolved by") != want.resBy {
+					t.Errorf("post %d: pretext %q colour %q fields %+v; want %+v", i, a.Pretext, a.Color, a.Fields, want)
+				}
+				if (want.ackBy != "") != (field(a, "Acknowledged at") != "") || (want.resBy != "") != (field(a, "Resolved at") != "") {
+					t.Errorf("post %d: the times of its event are missing or too many: %+v", i, a.Fields)
+				}
+			}
+		})
+	}
 }

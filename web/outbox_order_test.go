@@ -36,7 +36,7 @@ func TestNotificationOrderSurvivesABacklog(t *testing.T) {
 			}
 			defer w.Close()
 			submit := func(text string) string {
-				res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ.PublicID, Payload: &models.MattermostPayload{Text: text, PostID: text}})
+				res, err := w.Submit(ctx, &models.IntakeRequest{IntegrationPublicID: integ.PublicID, Draft: &models.AlertDraft{Title: text, DedupKey: text}})
 				if err != nil || res.Outcome != models.OutcomeAccepted {
 					t.Fatalf("submit: %v %+v", err, res)
 				}

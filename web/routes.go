@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"klaxon/handlers"
+	"klaxon/web/mattermost"
 )
 
 // routes lists every route Klaxon serves.
@@ -18,6 +19,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", h.Healthz)
 	e.POST("/integration/:id", h.Intake)
 	e.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete}, "/integration/:id", h.IntakeWrongMethod)
+	e.POST(mattermost.ActionsPath, h.MattermostAction)
 	if s.cfg.BenchEndpoints {
 		e.POST("/bench/ceiling/:id", h.BenchCeiling)
 		// CPU profiles of the server under the benchmark's load.
@@ -47,6 +49,7 @@ func (s *Server) routes() {
 	app.GET("/integrations", h.Integrations)
 	app.GET("/integrations/new", h.NewIntegrationCatalog)
 	app.GET("/integrations/new/mattermost", h.NewIntegration)
+	app.GET("/integrations/new/mattermost-slash", h.NewSlashIntegration)
 	app.POST("/integrations", h.CreateIntegration)
 	app.GET("/integrations/:id", h.ShowIntegration)
 	app.GET("/integrations/:id/edit", h.EditIntegration)

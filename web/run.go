@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"klaxon/models"
+	"klaxon/web/mattermost"
 	"klaxon/web/notify"
 )
 
@@ -59,8 +60,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 			return nil, fmt.Errorf("session secret: %w", err)
 		}
 	}
+	// Buttons are signed with a key kept in the database, so that every
+	// instance sharing it checks the others' buttons.
+	buttonKey, err := db.SettingOrCreate(ctx, "mattermost_button_key", func() string { return models.RandomToken(32) })
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("button key: %w", err)
+	}
+	buttons := mattermost.NewSigner(buttonKey, cfg.BaseURL)
 	notifier := notify.NewWorker(db, cfg.BaseURL, log, notify.Networks{AllowLoopback: cfg.WebhookAllowLoopback, Allowed: cfg.WebhookNetworks})
 	db.Limits = models.TeamLimits{Integrations: cfg.MaxIntegrations, Channels: cfg.MaxChannels}
+	notifier.Buttons = buttons
 	writer, err := models.NewWriter(db, models.WriterOptions{RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst,
 		TeamRatePerSecond: cfg.TeamRateLimit, TeamBurst: cfg.TeamRateBurst, RawRequestKeep: cfg.RawRequestKeep,
 		OnEnqueue: notifier.Wake})
@@ -70,6 +80,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) (
 	}
 	srv := NewServer(cfg, log, db, writer, secret)
 	srv.Handlers.Notifier = notifier
+	srv.Handlers.Buttons = buttons
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			writer.Close()

@@ -42,6 +42,8 @@ func NewServer(cfg Config, log *slog.Logger, db *models.DB, writer *models.Write
 		BaseURL:    cfg.BaseURL,
 		SignupOpen: cfg.Signup == "open",
 		Throttle:   handlers.NewThrottle(),
+		// Button clicks come from Mattermost's server: one address.
+		Actions: handlers.NewKeyedLimiter(cfg.RateLimit, cfg.RateBurst),
 		// At most 10 rows a second (bursts of 50) for requests given up
 		// in the writer's queue.
 		UnstoredLogs: rate.NewLimiter(10, 50),

@@ -415,8 +415,10 @@ func appendSeedAlert(args []any, rng *rand.Rand, accountID uint, integrations []
 	urgency := models.UrgencyFromText(text, integ.DefaultUrgency)
 	postID := seedID(rng)
 	user := seedUsers[rng.IntN(len(seedUsers))]
-	data, _ := json.Marshal(models.AdditionalData{Trigger: trigger, Channel: "ops-" + service, User: user, Team: "acme", PostID: postID,
-		PostURL: integ.PostURL("acme", postID)})
+	postURL, _ := integ.SiteLink("/acme/pl/" + postID)
+	data, _ := json.Marshal(models.AdditionalData{
+		Fields: []models.DataField{{Name: "Trigger", Value: trigger}, {Name: "Channel", Value: "ops-" + service}, {Name: "User", Value: user}, {Name: "Team", Value: "acme"}, {Name: "Post id", Value: postID}},
+		Links:  []models.DataLink{{Label: "Mattermost post", URL: postURL}}})
 	raw, _ := json.Marshal(seedRequest{Token: "****0xyz", TeamID: "iom8hs1izbda7nbg1497g6985r", TeamDomain: "acme",
 		ChannelID: "n15qytbp638eb8iqwtfx6ex9ga", ChannelName: "ops-" + service, Timestamp: created.UnixMilli(),
 		UserID: "98hybztiaf855p8mshg3fg59th", UserName: user, PostID: postID, Text: text, TriggerWord: trigger})

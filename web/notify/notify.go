@@ -25,82 +25,17 @@ import (
 	"gorm.io/gorm"
 
 	"klaxon/models"
+	"klaxon/web/mattermost"
 )
-
-// Status colours, as Mattermost shows them on the attachment's edge.
-var colors = map[models.Status]string{
-	models.StatusOpen:         "#ff5252",
-	models.StatusAcknowledged: "#fb8c00",
-	models.StatusResolved:     "#4caf50",
-}
-
-// Message is the Slack-compatible body Mattermost's incoming webhooks take.
-type Message struct {
-	Username    string       `json:"username"`
-	Text        string       `json:"text,omitempty"`
-	Attachments []Attachment `json:"attachments"`
-}
-
-// Attachment is the alert's card.
-type Attachment struct {
-	Fallback  string  `json:"fallback"`
-	Color     string  `json:"color"`
-	Pretext   string  `json:"pretext,omitempty"`
-	Title     string  `json:"title"`
-	TitleLink string  `json:"title_link"`
-	Text      string  `json:"text"`
-	Fields    []Field `json:"fields"`
-}
-
-// Field is one short fact on the card.
-type Field struct {
-	Title string `json:"title"`
-	Value string `json:"value"`
-	Short bool   `json:"short"`
-}
-
-var eventWords = map[string]string{
-	models.NotifyOpened:       "opened",
-	models.NotifyAcknowledged: "acknowledged",
-	models.NotifyResolved:     "resolved",
-}
-
-// BuildMessage makes the post for an alert event. The card shows the
-// alert as it is now, coloured by its status.
-func BuildMessage(a *models.Alert, event, baseURL string) Message {
-	title := a.PublicID + ": " + a.Title
-	link := strings.TrimRight(baseURL, "/") + "/alerts/" + a.PublicID
-	fields := []Field{
-		{Title: "Status", Value: string(a.Status), Short: true},
-		{Title: "Urgency", Value: string(a.Urgency), Short: true},
-		{Title: "Created", Value: a.CreatedAt.UTC().Format(time.RFC3339), Short: true},
-		{Title: "Source", Value: a.Integration.Name, Short: true},
-	}
-	if a.AcknowledgedBy != "" {
-		fields = append(fields, Field{Title: "Acknowledged by", Value: a.AcknowledgedBy, Short: true})
-	}
-	if a.ResolvedBy != "" {
-		fields = append(fields, Field{Title: "Resolved by", Value: a.ResolvedBy, Short: true})
-	}
-	return Message{
-		Username: "Klaxon",
-		Attachments: []Attachment{{
-			Fallback:  fmt.Sprintf("Alert %s %s (%s): %s", a.PublicID, eventWords[event], a.Urgency, a.Title),
-			Color:     colors[a.Status],
-			Pretext:   "Alert " + eventWords[event],
-			Title:     title,
-			TitleLink: link,
-			Text:      a.Description,
-			Fields:    fields,
-		}},
-	}
-}
 
 // Worker delivers the outbox.
 type Worker struct {
 	DB      *models.DB
 	Client  *http.Client
 	BaseURL string
+	// Buttons signs the Acknowledge and Resolve buttons of posts; nil
+	// posts none.
+	Buttons *mattermost.Signer
 	Log     *slog.Logger
 	// Poll is how often the outbox is checked when nothing wakes the worker.
 	Poll time.Duration
@@ -263,7 +198,7 @@ func (w *Worker) deliver(item *models.OutboxItem) bool {
 		w.Log.Warn("notify: load outbox item", "err", err, "item", item.ID)
 		return false
 	}
-	del, hopeless := w.post(ctx, ch, alert, item.Event)
+	del, hopeless := w.post(ctx, ch, mattermost.AlertPost(alert, item.Event, w.BaseURL, w.Buttons, ch.PublicID), alert.PublicID, item.Event)
 	del.OutboxID = item.ID
 	del.Attempt = item.Attempts + 1
 	state, retryAt := models.OutboxDelivered, now
@@ -307,19 +242,20 @@ func (w *Worker) CheckWebhook(ctx context.Context, rawURL string) error {
 	return w.nets.CheckWebhook(ctx, rawURL)
 }
 
-// Post sends one alert event to ch and describes what happened. It does not
-// touch the outbox, so "Send test message" uses it too.
-func (w *Worker) Post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) models.Delivery {
-	del, _ := w.post(ctx, ch, a, event)
+// PostTest sends ch's test message, on behalf of by. It does not touch
+// the outbox.
+func (w *Worker) PostTest(ctx context.Context, ch *models.NotificationChannel, by string) models.Delivery {
+	del, _ := w.post(ctx, ch, mattermost.TestPost(ch.Name, by, time.Now()), "", "test")
 	return del
 }
 
-// post is Post, and also says whether a failure is one that trying again
-// cannot mend: a URL that cannot be requested, or an address the client
-// refuses (only the operator's settings and a restart change that).
-func (w *Worker) post(ctx context.Context, ch *models.NotificationChannel, a *models.Alert, event string) (del models.Delivery, hopeless bool) {
-	del = models.Delivery{ChannelID: ch.ID, AlertPublicID: a.PublicID, Event: event, Attempt: 1}
-	body, err := json.Marshal(BuildMessage(a, event, w.BaseURL))
+// post sends one message to ch and describes what happened; it also says
+// whether a failure is one that trying again cannot mend: a URL that
+// cannot be requested, or an address the client refuses (only the
+// operator's settings and a restart change that).
+func (w *Worker) post(ctx context.Context, ch *models.NotificationChannel, msg mattermost.Message, alertPublicID, event string) (del models.Delivery, hopeless bool) {
+	del = models.Delivery{ChannelID: ch.ID, AlertPublicID: alertPublicID, Event: event, Attempt: 1}
+	body, err := json.Marshal(msg)
 	if err != nil {
 		del.Error = err.Error()
 		return del, false
